@@ -1,0 +1,69 @@
+//! One error type for every handler, rendered in the envelope
+//! `{"success": false, "message", "errors"}`. Causes of 5xx answers are
+//! logged here and never shown to the client.
+
+use axum::{
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde_json::json;
+use shared::validation::FieldErrors;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("Validation failed")]
+    Validation(FieldErrors),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error("Method not allowed")]
+    MethodNotAllowed,
+    #[error("Content-Type must be application/json")]
+    UnsupportedMediaType,
+    #[error("Request body is too large (at most 64 KiB)")]
+    PayloadTooLarge,
+    /// A dependency is down: the client should retry later.
+    #[error("Service temporarily unavailable, please retry shortly")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("Internal server error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            Self::Unavailable(cause) => tracing::warn!(error = format!("{cause:#}"), "dependency unavailable"),
+            Self::Internal(cause) => tracing::error!(error = format!("{cause:#}"), "internal error"),
+            _ => {}
+        }
+        let errors = match &self {
+            Self::Validation(errors) => json!(errors),
+            _ => json!({}),
+        };
+        let body = json!({"success": false, "message": self.to_string(), "errors": errors});
+        let mut response = (self.status(), Json(body)).into_response();
+        if matches!(self, Self::Unavailable(_)) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}

@@ -1,0 +1,90 @@
+//! The `registration_requests` table as intake-api sees it: record a
+//! pending request, give up on one the broker never took, and read status.
+
+use serde::Serialize;
+use shared::validation::FieldErrors;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+pub async fn insert_pending(db: &PgPool, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO registration_requests (id, status) VALUES ($1, 'pending')")
+        .bind(id)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// Marks a request the broker never confirmed as failed, so it is never
+/// left looking pending. A worker that still sees its message skips it.
+pub async fn mark_not_accepted(db: &PgPool, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE registration_requests SET status = 'failed', failure_reason = 'not accepted: broker unavailable' \
+         WHERE id = $1 AND status = 'pending'",
+    )
+    .bind(id)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+/// What a status URL reports.
+#[derive(Debug, Serialize)]
+pub struct RequestStatus {
+    pub request_id: Uuid,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patient_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_verified: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<FieldErrors>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<&'static str>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    status: String,
+    errors: Option<sqlx::types::Json<FieldErrors>>,
+    patient_id: Option<Uuid>,
+    email: Option<String>,
+    phone_number: Option<String>,
+    email_verified: Option<bool>,
+    phone_verified: Option<bool>,
+    created_at: chrono::DateTime<chrono::Utc>,
+    updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+pub async fn find_status(db: &PgPool, id: Uuid) -> sqlx::Result<Option<RequestStatus>> {
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT r.status, r.errors, r.created_at, r.updated_at, p.id AS patient_id, p.email, \
+                p.phone_number, p.email_verified, p.phone_verified \
+         FROM registration_requests r LEFT JOIN patients p ON p.id = r.patient_id \
+         WHERE r.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| RequestStatus {
+        request_id: id,
+        message: (r.status == "failed")
+            .then_some("The registration could not be processed. Please submit it again."),
+        status: r.status,
+        errors: r.errors.map(|j| j.0),
+        patient_id: r.patient_id,
+        email: r.email,
+        phone_number: r.phone_number,
+        email_verified: r.email_verified,
+        phone_verified: r.phone_verified,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    }))
+}

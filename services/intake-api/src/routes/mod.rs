@@ -1,0 +1,65 @@
+//! The HTTP surface: routes, fallbacks in the error envelope, and the
+//! middleware every response passes through.
+
+mod register;
+mod status;
+
+use std::time::Instant;
+
+use axum::{
+    extract::{DefaultBodyLimit, MatchedPath, Request},
+    http::{header, HeaderValue},
+    middleware::{self, Next},
+    response::Response,
+    routing::{get, post},
+    Router,
+};
+use shared::health::{self, Probes};
+
+use crate::{error::ApiError, AppState};
+
+/// Bodies above this are refused with 413 before they are read whole.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let probes = Probes {
+        db: state.db.clone(),
+        broker: state.broker.clone(),
+    };
+    Router::new()
+        .route("/api/v1/patient/register", post(register::register))
+        .route("/api/v1/patient/registrations/{request_id}", get(status::status))
+        .with_state(state)
+        .merge(health::router(probes))
+        .fallback(|| async { ApiError::NotFound("Route not found") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(log_and_harden))
+}
+
+/// Logs each request (method, route template, status, latency: never a
+/// body or a raw path, which could carry a token) and adds the security
+/// headers every answer needs. Nothing served here may be cached: answers
+/// carry PHI or tokens.
+async fn log_and_harden(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    tracing::info!(
+        %method,
+        route,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}

@@ -1,0 +1,98 @@
+//! `POST /api/v1/patient/register`: parse, record, publish with a confirm,
+//! and only then answer 202.
+
+use anyhow::Context;
+use axum::{
+    body::Bytes,
+    extract::{rejection::BytesRejection, State},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde_json::{json, Value};
+use shared::{
+    broker::{persistent_json, topology},
+    domain::parse_registration,
+    messages::{registration_context, RegistrationRequested, RegistrationRequestedV1},
+};
+use uuid::Uuid;
+
+use crate::{error::ApiError, requests, AppState};
+
+#[tracing::instrument(name = "register", skip_all, fields(request_id))]
+pub async fn register(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = parse_body(&headers, body)?;
+    let today = chrono::Utc::now().date_naive();
+    parse_registration(&body, today).map_err(ApiError::Validation)?;
+
+    let request_id = Uuid::new_v4();
+    tracing::Span::current().record("request_id", tracing::field::display(request_id));
+    requests::insert_pending(&state.db, request_id)
+        .await
+        .context("recording a registration request")
+        .map_err(ApiError::Unavailable)?;
+
+    let message = RegistrationRequested::V1(RegistrationRequestedV1 {
+        request_id,
+        submitted_at: chrono::Utc::now(),
+        registration: state.keyring.seal_json(&body, &registration_context(request_id)),
+    });
+    let bytes = serde_json::to_vec(&message).context("encoding a message").map_err(ApiError::Internal)?;
+    let properties = persistent_json("registration.requested.v1", request_id, request_id);
+    if let Err(e) = state
+        .broker
+        .publish(topology::REGISTRATION_EXCHANGE, topology::REGISTRATION_REQUESTED, &bytes, properties)
+        .await
+    {
+        if let Err(db_err) = requests::mark_not_accepted(&state.db, request_id).await {
+            tracing::error!(error = %db_err, "could not mark an unaccepted request as failed");
+        }
+        return Err(ApiError::Unavailable(e.into()));
+    }
+    tracing::info!("registration accepted");
+    Ok(accepted(request_id))
+}
+
+/// Checks the media type and that the body is JSON at all; the shape is the
+/// validator's business.
+fn parse_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+        });
+    if !is_json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let bytes = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+        _ => ApiError::BadRequest("Could not read the request body".into()),
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        // serde_json's syntax errors name a line and column, never content.
+        ApiError::BadRequest(format!("Malformed JSON: {e}"))
+    })
+}
+
+fn accepted(request_id: Uuid) -> Response {
+    let status_url = format!("/api/v1/patient/registrations/{request_id}");
+    let body = json!({
+        "success": true,
+        "message": "Registration accepted for processing.",
+        "data": {"request_id": request_id, "status": "pending", "status_url": status_url},
+    });
+    let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
+    let headers = response.headers_mut();
+    if let Ok(location) = HeaderValue::from_str(&status_url) {
+        headers.insert(header::LOCATION, location);
+    }
+    headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}

@@ -1,0 +1,123 @@
+//! notification-worker's configuration, parsed once at start.
+
+use std::{net::SocketAddr, time::Duration};
+
+use secrecy::SecretString;
+use shared::config::{CommonConfig, ConfigError, Source, Vars};
+
+/// How the SMTP connection is secured (`SMTP_TLS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    None,
+    StartTls,
+    Tls,
+}
+
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub credentials: Option<(String, SecretString)>,
+    pub from: String,
+}
+
+pub struct NotifierConfig {
+    pub common: CommonConfig,
+    pub smtp: SmtpConfig,
+    /// `PUBLIC_BASE_URL`: the verification link points there.
+    pub public_base_url: String,
+    /// `VERIFICATION_TOKEN_TTL`, default 24 h.
+    pub token_ttl: Duration,
+    /// `HEALTH_ADDR`, default `127.0.0.1:8002`.
+    pub health_addr: SocketAddr,
+    /// `WORKER_PREFETCH`, default 8.
+    pub prefetch: u16,
+    pub max_deliveries: u64,
+}
+
+impl NotifierConfig {
+    pub fn from_env(source: &dyn Source) -> Result<Self, ConfigError> {
+        let vars = Vars(source);
+        let common = CommonConfig::from_vars(&vars)?;
+        Ok(Self {
+            smtp: smtp(&vars)?,
+            public_base_url: vars
+                .string_or("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+                .trim_end_matches('/')
+                .to_owned(),
+            token_ttl: vars.duration_or("VERIFICATION_TOKEN_TTL", Duration::from_secs(24 * 3600))?,
+            health_addr: vars.parse_or("HEALTH_ADDR", SocketAddr::from(([127, 0, 0, 1], 8002)))?,
+            prefetch: vars.parse_or("WORKER_PREFETCH", 8)?,
+            max_deliveries: vars.parse_or("MAX_DELIVERIES", 5)?,
+            common,
+        })
+    }
+}
+
+fn smtp(vars: &Vars<'_>) -> Result<SmtpConfig, ConfigError> {
+    let host = vars.string_or("SMTP_HOST", "127.0.0.1");
+    let tls = match vars.get("SMTP_TLS").as_deref() {
+        None | Some("none") => SmtpTls::None,
+        Some("starttls") => SmtpTls::StartTls,
+        Some("tls") => SmtpTls::Tls,
+        Some(other) => {
+            return Err(ConfigError::new(
+                "SMTP_TLS",
+                format!("{other:?} is not one of none, starttls, tls"),
+            ))
+        }
+    };
+    let default_port = match tls {
+        SmtpTls::None => 1025,
+        SmtpTls::StartTls => 587,
+        SmtpTls::Tls => 465,
+    };
+    let credentials = match (vars.get("SMTP_USERNAME"), vars.get("SMTP_PASSWORD")) {
+        (Some(user), Some(password)) => Some((user, SecretString::from(password))),
+        (None, None) => None,
+        (Some(_), None) => return Err(ConfigError::new("SMTP_PASSWORD", "is required when SMTP_USERNAME is set")),
+        (None, Some(_)) => return Err(ConfigError::new("SMTP_USERNAME", "is required when SMTP_PASSWORD is set")),
+    };
+    let from = vars.string_or("SMTP_FROM", "Patient Registration <no-reply@localhost>");
+    if from.parse::<lettre::message::Mailbox>().is_err() {
+        return Err(ConfigError::new("SMTP_FROM", format!("{from:?} is not a mailbox like Name <a@b.c>")));
+    }
+    Ok(SmtpConfig {
+        host,
+        port: vars.parse_or("SMTP_PORT", default_port)?,
+        tls,
+        credentials,
+        from,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn err_name(pairs: &[(&'static str, &'static str)]) -> Option<&'static str> {
+        let mut env: HashMap<&str, &str> = pairs.iter().copied().collect();
+        env.insert("APP_ENV", "test");
+        NotifierConfig::from_env(&env).err().map(|e| e.name)
+    }
+
+    #[test]
+    fn malformed_values_are_named() {
+        assert_eq!(err_name(&[("SMTP_TLS", "ssl")]), Some("SMTP_TLS"));
+        assert_eq!(err_name(&[("SMTP_PORT", "smtp")]), Some("SMTP_PORT"));
+        assert_eq!(err_name(&[("SMTP_USERNAME", "u")]), Some("SMTP_PASSWORD"));
+        assert_eq!(err_name(&[("SMTP_FROM", "not a mailbox")]), Some("SMTP_FROM"));
+        assert_eq!(err_name(&[("VERIFICATION_TOKEN_TTL", "soon")]), Some("VERIFICATION_TOKEN_TTL"));
+        assert_eq!(err_name(&[]), None);
+    }
+
+    #[test]
+    fn token_ttl_defaults_to_a_day() {
+        let env = HashMap::from([("APP_ENV", "test")]);
+        let config = NotifierConfig::from_env(&env).expect("config");
+        assert_eq!(config.token_ttl, Duration::from_secs(86_400));
+        assert_eq!(config.smtp.port, 1025);
+    }
+}

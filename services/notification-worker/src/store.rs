@@ -1,0 +1,95 @@
+//! What the notification worker reads and writes in Postgres.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// Who holds an event.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// This worker may send now.
+    Mine,
+    /// Another delivery is sending it right now.
+    Busy,
+    /// Sent before: nothing to do.
+    Sent,
+}
+
+/// How long a claim protects an event whose holder may have died.
+const LEASE: &str = "5 minutes";
+
+/// Claims an event for sending, or takes over a claim whose lease ran out.
+pub async fn claim(db: &PgPool, event_id: Uuid, patient_id: Uuid) -> sqlx::Result<Claim> {
+    let claimed: Option<Uuid> = sqlx::query_scalar(&format!(
+        "INSERT INTO notification_deliveries (event_id, patient_id, kind, status) \
+         VALUES ($1, $2, 'email_verification', 'sending') \
+         ON CONFLICT (event_id) DO UPDATE SET claimed_at = now() \
+         WHERE notification_deliveries.status = 'sending' \
+           AND notification_deliveries.claimed_at < now() - interval '{LEASE}' \
+         RETURNING event_id"
+    ))
+    .bind(event_id)
+    .bind(patient_id)
+    .fetch_optional(db)
+    .await?;
+    if claimed.is_some() {
+        return Ok(Claim::Mine);
+    }
+    let status: String = sqlx::query_scalar("SELECT status FROM notification_deliveries WHERE event_id = $1")
+        .bind(event_id)
+        .fetch_one(db)
+        .await?;
+    Ok(if status == "sent" { Claim::Sent } else { Claim::Busy })
+}
+
+/// Keeps a claim alive while SMTP is being retried.
+pub async fn renew_claim(db: &PgPool, event_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("UPDATE notification_deliveries SET claimed_at = now() WHERE event_id = $1 AND status = 'sending'")
+        .bind(event_id)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// Gives a claim back (the send will be retried by a redelivery).
+pub async fn release(db: &PgPool, event_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM notification_deliveries WHERE event_id = $1 AND status = 'sending'")
+        .bind(event_id)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// The email and first name of an unverified patient; `None` when the
+/// patient is unknown or already verified (nothing to send).
+pub async fn unverified_recipient(db: &PgPool, patient_id: Uuid) -> sqlx::Result<Option<(String, String)>> {
+    sqlx::query_as("SELECT email, first_name FROM patients WHERE id = $1 AND NOT email_verified")
+        .bind(patient_id)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn patient_exists(db: &PgPool, patient_id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM patients WHERE id = $1)")
+        .bind(patient_id)
+        .fetch_one(db)
+        .await
+}
+
+pub async fn store_token(db: &PgPool, patient_id: Uuid, hash: &[u8; 32], expires_at: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO email_verification_tokens (token_hash, patient_id, expires_at) VALUES ($1, $2, $3)")
+        .bind(hash.as_slice())
+        .bind(patient_id)
+        .bind(expires_at)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+pub async fn mark_sent(db: &PgPool, event_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("UPDATE notification_deliveries SET status = 'sent', sent_at = now() WHERE event_id = $1")
+        .bind(event_id)
+        .execute(db)
+        .await
+        .map(drop)
+}

@@ -1,0 +1,168 @@
+//! What the registration worker reads and writes in Postgres. Every write
+//! is guarded by the request's status, so a redelivered or concurrent twin
+//! message can never settle a request twice.
+
+use serde_json::json;
+use shared::{
+    crypto::Keyring,
+    db::violated_unique_constraint,
+    domain::NewPatient,
+    validation::{FieldErrors, EMAIL_TAKEN, PHONE_TAKEN},
+};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// Where a request stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestState {
+    Pending,
+    Completed(Uuid),
+    /// Rejected or failed: nothing more to do.
+    Settled,
+}
+
+/// Makes sure the request has a row (a message published without intake-api
+/// still gets a status) and reads its state.
+pub async fn request_state(db: &PgPool, id: Uuid) -> sqlx::Result<RequestState> {
+    sqlx::query("INSERT INTO registration_requests (id) VALUES ($1) ON CONFLICT (id) DO NOTHING")
+        .bind(id)
+        .execute(db)
+        .await?;
+    let (status, patient_id): (String, Option<Uuid>) =
+        sqlx::query_as("SELECT status, patient_id FROM registration_requests WHERE id = $1")
+            .bind(id)
+            .fetch_one(db)
+            .await?;
+    Ok(match (status.as_str(), patient_id) {
+        ("pending", _) => RequestState::Pending,
+        ("completed", Some(patient)) => RequestState::Completed(patient),
+        _ => RequestState::Settled,
+    })
+}
+
+/// Which of the email and phone number another patient already has.
+pub async fn taken_fields(db: &PgPool, patient: &NewPatient) -> sqlx::Result<FieldErrors> {
+    let (email_taken, phone_taken): (bool, bool) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM patients WHERE lower(email) = lower($1)), \
+                EXISTS (SELECT 1 FROM patients WHERE phone_number = $2)",
+    )
+    .bind(patient.email.as_str())
+    .bind(patient.phone_number.as_str())
+    .fetch_one(db)
+    .await?;
+    let mut errors = FieldErrors::new();
+    if email_taken {
+        errors.add("email", EMAIL_TAKEN);
+    }
+    if phone_taken {
+        errors.add("phone_number", PHONE_TAKEN);
+    }
+    Ok(errors)
+}
+
+pub async fn reject(db: &PgPool, id: Uuid, errors: &FieldErrors) -> sqlx::Result<()> {
+    sqlx::query("UPDATE registration_requests SET status = 'rejected', errors = $2 WHERE id = $1 AND status = 'pending'")
+        .bind(id)
+        .bind(sqlx::types::Json(errors))
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// Marks a request whose message can never be processed; the reason is for
+/// operators and holds no PHI.
+pub async fn fail(db: &PgPool, id: Uuid, reason: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE registration_requests SET status = 'failed', failure_reason = $2 WHERE id = $1 AND status = 'pending'")
+        .bind(id)
+        .bind(reason)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// The outcome of trying to create the patient.
+#[derive(Debug)]
+pub enum Created {
+    Patient(Uuid),
+    /// A concurrent twin won the race for the email or phone number.
+    Duplicate(FieldErrors),
+    /// Another delivery settled the request first.
+    AlreadySettled,
+}
+
+/// In one transaction: lock the request, insert the patient (PHI sealed),
+/// complete the request.
+pub async fn create_patient(
+    db: &PgPool,
+    keyring: &Keyring,
+    request_id: Uuid,
+    patient: &NewPatient,
+    password_hash: &str,
+) -> sqlx::Result<Created> {
+    let mut tx = db.begin().await?;
+    let pending: Option<(String,)> =
+        sqlx::query_as("SELECT status FROM registration_requests WHERE id = $1 FOR UPDATE")
+            .bind(request_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if !matches!(pending, Some((ref s,)) if s == "pending") {
+        return Ok(Created::AlreadySettled);
+    }
+    let id = Uuid::new_v4();
+    let seal = |column: &str, value: serde_json::Value| {
+        sqlx::types::Json(keyring.seal_json(&value, format!("patients.{column}:{id}").as_bytes()))
+    };
+    let emergency = patient.emergency_contact.as_ref().map(|c| {
+        seal(
+            "emergency_contact",
+            json!({"name": c.name, "phone": c.phone.as_str(), "relationship": c.relationship}),
+        )
+    });
+    let history = (!patient.medical_history.is_empty()).then(|| seal("medical_history", json!(patient.medical_history)));
+    let insurance = patient.insurance_info.as_ref().map(|i| {
+        seal(
+            "insurance_info",
+            json!({"provider": i.provider, "policy_number": i.policy_number}),
+        )
+    });
+    let inserted = sqlx::query(
+        "INSERT INTO patients (id, first_name, last_name, email, phone_number, password_hash, date_of_birth, \
+            gender, address_street, address_city, address_state, address_zip, address_country, \
+            emergency_contact, medical_history, insurance_info) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(id)
+    .bind(patient.first_name.as_str())
+    .bind(patient.last_name.as_str())
+    .bind(patient.email.as_str())
+    .bind(patient.phone_number.as_str())
+    .bind(password_hash)
+    .bind(patient.date_of_birth)
+    .bind(patient.gender.as_str())
+    .bind(&patient.address.street)
+    .bind(&patient.address.city)
+    .bind(&patient.address.state)
+    .bind(&patient.address.zip)
+    .bind(&patient.address.country)
+    .bind(emergency)
+    .bind(history)
+    .bind(insurance)
+    .execute(&mut *tx)
+    .await;
+    if let Err(e) = inserted {
+        return match violated_unique_constraint(&e).as_deref() {
+            Some("patients_email_key") => Ok(Created::Duplicate(FieldErrors::single("email", EMAIL_TAKEN))),
+            Some("patients_phone_number_key") => {
+                Ok(Created::Duplicate(FieldErrors::single("phone_number", PHONE_TAKEN)))
+            }
+            _ => Err(e),
+        };
+    }
+    sqlx::query("UPDATE registration_requests SET status = 'completed', patient_id = $2 WHERE id = $1")
+        .bind(request_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Created::Patient(id))
+}

@@ -1,0 +1,175 @@
+//! The consume loop shared by both workers: manual acks, a small prefetch,
+//! one task per delivery, reconnect with backoff, and a drain on shutdown.
+//! The handler decides an [`Outcome`]; only this loop acks or rejects, and
+//! only after the handler has finished (its effects are durable by then).
+
+use std::{future::Future, time::Duration};
+
+use futures_util::StreamExt;
+use lapin::{
+    options::{
+        BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions,
+        BasicRejectOptions,
+    },
+    types::FieldTable,
+    BasicProperties,
+};
+use tokio::task::JoinSet;
+
+use super::{properties::delivery_count, Broker};
+use crate::shutdown::Shutdown;
+
+/// One delivery as the handler sees it.
+pub struct Incoming {
+    pub body: Vec<u8>,
+    pub properties: BasicProperties,
+    /// Deliveries before this one (0 the first time).
+    pub delivery_count: u64,
+}
+
+/// What to do with a delivery once the handler is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done (or already done before): remove it.
+    Ack,
+    /// Could not be done now: put it back after a backoff.
+    Retry,
+    /// Can never be done: reject it into the dead-letter queue.
+    DeadLetter,
+}
+
+/// Consumes `queue` until shutdown, running `handler` on each delivery.
+pub async fn consume<H, Fut>(
+    broker: Broker,
+    queue: &'static str,
+    prefetch: u16,
+    shutdown: Shutdown,
+    handler: H,
+) where
+    H: Fn(Incoming) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send + 'static,
+{
+    let mut backoff = Backoff::default();
+    while !shutdown.is_triggered() {
+        match consume_once(&broker, queue, prefetch, shutdown.clone(), handler.clone()).await {
+            Ok(()) => backoff = Backoff::default(),
+            Err(e) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(queue, error = %e, retry_in_ms = delay.as_millis() as u64, "consumer lost its broker; reconnecting");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {},
+                    _ = shutdown.clone().wait() => {},
+                }
+            }
+        }
+    }
+    tracing::info!(queue, "consumer stopped");
+}
+
+async fn consume_once<H, Fut>(
+    broker: &Broker,
+    queue: &'static str,
+    prefetch: u16,
+    shutdown: Shutdown,
+    handler: H,
+) -> Result<(), super::BrokerError>
+where
+    H: Fn(Incoming) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send + 'static,
+{
+    let conn = broker.connection().await?;
+    let channel = conn.create_channel().await?;
+    broker.topology().declare(&channel).await?;
+    channel
+        .basic_qos(prefetch, BasicQosOptions::default())
+        .await?;
+    let tag = format!("{queue}-{}", uuid::Uuid::new_v4());
+    let mut deliveries = channel
+        .basic_consume(
+            queue.into(),
+            tag.as_str().into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    tracing::info!(queue, prefetch, "consuming");
+    let mut in_flight = JoinSet::new();
+    let stop = shutdown.clone().wait();
+    tokio::pin!(stop);
+    let result = loop {
+        tokio::select! {
+            _ = &mut stop => {
+                let _ = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await;
+                break Ok(());
+            }
+            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            next = deliveries.next() => match next {
+                Some(Ok(delivery)) => {
+                    let handler = handler.clone();
+                    let shutdown = shutdown.clone();
+                    in_flight.spawn(async move {
+                        let incoming = Incoming {
+                            delivery_count: delivery_count(&delivery.properties),
+                            body: delivery.data,
+                            properties: delivery.properties,
+                        };
+                        let count = incoming.delivery_count;
+                        let settled = match handler(incoming).await {
+                            Outcome::Ack => delivery.acker.ack(BasicAckOptions::default()).await,
+                            Outcome::DeadLetter => delivery.acker.reject(BasicRejectOptions { requeue: false }).await,
+                            Outcome::Retry => {
+                                // Back off before requeueing, unless we are stopping.
+                                tokio::select! {
+                                    _ = tokio::time::sleep(Backoff::for_attempt(count)) => {},
+                                    _ = shutdown.wait() => {},
+                                }
+                                delivery.acker.reject(BasicRejectOptions { requeue: true }).await
+                            }
+                        };
+                        if let Err(e) = settled {
+                            // The channel is gone; the broker redelivers and the handler is idempotent.
+                            tracing::warn!(error = %e, "could not settle a delivery");
+                        }
+                    });
+                }
+                Some(Err(e)) => break Err(e.into()),
+                None => break Err(super::BrokerError::Pool("the consumer was cancelled by the broker".into())),
+            }
+        }
+    };
+    // Finish and settle whatever is in hand before letting the channel go.
+    while in_flight.join_next().await.is_some() {}
+    result
+}
+
+/// Capped exponential backoff: 200 ms, 400 ms, … up to 30 s.
+#[derive(Default)]
+struct Backoff(u32);
+
+impl Backoff {
+    fn for_attempt(attempt: u64) -> Duration {
+        let exp = u32::try_from(attempt.min(8)).unwrap_or(8);
+        (Duration::from_millis(200) * 2u32.pow(exp)).min(Duration::from_secs(30))
+    }
+
+    fn next_delay(&mut self) -> Duration {
+        let d = Self::for_attempt(u64::from(self.0));
+        self.0 = self.0.saturating_add(1);
+        d
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let delays: Vec<u128> = (0..12)
+            .map(|n| Backoff::for_attempt(n).as_millis())
+            .collect();
+        assert_eq!(&delays[..4], &[200, 400, 800, 1600]);
+        assert!(delays.iter().all(|&d| d <= 30_000));
+        assert_eq!(delays[11], 30_000);
+    }
+}

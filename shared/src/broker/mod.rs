@@ -1,0 +1,99 @@
+//! RabbitMQ plumbing: a lazily connecting [`Broker`] with a pool of
+//! connections (deadpool-lapin) and a pool of confirm-mode channels on top,
+//! the durable topology, confirmed publishing and the consume loop.
+
+mod consumer;
+mod properties;
+mod publisher;
+pub mod topology;
+
+use std::time::Duration;
+
+use deadpool::managed::{Pool, PoolConfig, Timeouts};
+use secrecy::{ExposeSecret, SecretString};
+
+pub use consumer::{consume, Incoming, Outcome};
+pub use properties::{header_str, persistent_json};
+pub use publisher::ChannelManager;
+pub use topology::Topology;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("rabbitmq: {0}")]
+    Amqp(#[from] lapin::Error),
+    #[error("no broker connection: {0}")]
+    Pool(String),
+    #[error("the broker refused the message (nack)")]
+    Nacked,
+    #[error("the message could not be routed to any queue")]
+    Unroutable,
+    #[error("the broker did not confirm in time")]
+    Timeout,
+}
+
+/// A handle to RabbitMQ, cheap to clone. It connects on first use and
+/// replaces dead connections and channels by itself.
+#[derive(Clone)]
+pub struct Broker {
+    connections: deadpool_lapin::Pool,
+    channels: Pool<ChannelManager>,
+    topology: Topology,
+}
+
+const POOL_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Broker {
+    /// `channels` bounds how many publishes wait for their confirm at once.
+    pub fn new(
+        url: &SecretString,
+        topology: Topology,
+        channels: usize,
+    ) -> Result<Self, BrokerError> {
+        let timeouts = Timeouts {
+            wait: Some(POOL_TIMEOUT),
+            create: Some(POOL_TIMEOUT),
+            recycle: Some(POOL_TIMEOUT),
+        };
+        let mut connection_pool = PoolConfig::new(2);
+        connection_pool.timeouts = timeouts;
+        let connections = deadpool_lapin::Config {
+            url: Some(url.expose_secret().to_owned()),
+            pool: Some(connection_pool),
+        }
+        .create_pool(
+            lapin::ConnectionProperties::default,
+            deadpool_lapin::Runtime::Tokio1,
+        )
+        .map_err(|e| BrokerError::Pool(e.to_string()))?;
+        let manager = ChannelManager::new(connections.clone(), topology.clone());
+        let channels = Pool::builder(manager)
+            .max_size(channels)
+            .timeouts(timeouts)
+            .runtime(deadpool::Runtime::Tokio1)
+            .build()
+            .map_err(|e| BrokerError::Pool(e.to_string()))?;
+        Ok(Self {
+            connections,
+            channels,
+            topology,
+        })
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// A live connection, for consumers that need their own channel.
+    pub async fn connection(&self) -> Result<deadpool_lapin::Connection, BrokerError> {
+        self.connections
+            .get()
+            .await
+            .map_err(|e| BrokerError::Pool(e.to_string()))
+    }
+
+    /// Whether a connection to the broker can be had right now.
+    pub async fn is_reachable(&self) -> bool {
+        let probe = tokio::time::timeout(Duration::from_secs(2), self.connection());
+        matches!(probe.await, Ok(Ok(conn)) if conn.status().connected())
+    }
+}

@@ -1,0 +1,133 @@
+//! The durable topology. Every queue is a quorum queue (replicated, durable)
+//! that dead-letters into `dead-letter`, where a `<queue>.dlq` twin keeps
+//! what could not be processed for inspection and replay.
+//!
+//! | exchange (type) | routing key | queue |
+//! |---|---|---|
+//! | `registration` (direct) | `registration.requested` | `registration.requests` |
+//! | `patient.events` (topic) | `patient.created` | `notification.patient-created` |
+//! | `dead-letter` (direct) | `<queue>` | `<queue>.dlq` |
+
+use lapin::{
+    options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions},
+    types::{AMQPValue, FieldTable},
+    Channel, ExchangeKind,
+};
+
+pub const REGISTRATION_EXCHANGE: &str = "registration";
+pub const REGISTRATION_REQUESTED: &str = "registration.requested";
+pub const REGISTRATION_QUEUE: &str = "registration.requests";
+pub const EVENTS_EXCHANGE: &str = "patient.events";
+pub const PATIENT_CREATED: &str = "patient.created";
+pub const NOTIFICATION_QUEUE: &str = "notification.patient-created";
+pub const DEAD_LETTER_EXCHANGE: &str = "dead-letter";
+
+pub fn dead_letter_queue(queue: &str) -> String {
+    format!("{queue}.dlq")
+}
+
+/// Settings of the topology that operators may tune.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    /// The broker's own backstop for poison messages: after this many
+    /// deliveries a quorum queue dead-letters a message even if no consumer
+    /// ever gets to reject it (a message that crashes the worker).
+    pub delivery_limit: i64,
+}
+
+impl Default for Topology {
+    fn default() -> Self {
+        Self { delivery_limit: 20 }
+    }
+}
+
+impl Topology {
+    /// Declares every exchange, queue and binding; idempotent.
+    pub async fn declare(&self, ch: &Channel) -> lapin::Result<()> {
+        let durable = ExchangeDeclareOptions {
+            durable: true,
+            ..ExchangeDeclareOptions::default()
+        };
+        let none = FieldTable::default();
+        ch.exchange_declare(
+            REGISTRATION_EXCHANGE.into(),
+            ExchangeKind::Direct,
+            durable,
+            none.clone(),
+        )
+        .await?;
+        ch.exchange_declare(
+            EVENTS_EXCHANGE.into(),
+            ExchangeKind::Topic,
+            durable,
+            none.clone(),
+        )
+        .await?;
+        ch.exchange_declare(
+            DEAD_LETTER_EXCHANGE.into(),
+            ExchangeKind::Direct,
+            durable,
+            none.clone(),
+        )
+        .await?;
+        for (exchange, key, queue) in [
+            (
+                REGISTRATION_EXCHANGE,
+                REGISTRATION_REQUESTED,
+                REGISTRATION_QUEUE,
+            ),
+            (EVENTS_EXCHANGE, PATIENT_CREATED, NOTIFICATION_QUEUE),
+        ] {
+            let dlq = dead_letter_queue(queue);
+            self.declare_queue(ch, &dlq, quorum()).await?;
+            ch.queue_bind(
+                dlq.as_str().into(),
+                DEAD_LETTER_EXCHANGE.into(),
+                queue.into(),
+                QueueBindOptions::default(),
+                none.clone(),
+            )
+            .await?;
+            let mut args = quorum();
+            args.insert(
+                "x-dead-letter-exchange".into(),
+                AMQPValue::LongString(DEAD_LETTER_EXCHANGE.into()),
+            );
+            args.insert(
+                "x-dead-letter-routing-key".into(),
+                AMQPValue::LongString(queue.into()),
+            );
+            args.insert(
+                "x-delivery-limit".into(),
+                AMQPValue::LongLongInt(self.delivery_limit),
+            );
+            self.declare_queue(ch, queue, args).await?;
+            ch.queue_bind(
+                queue.into(),
+                exchange.into(),
+                key.into(),
+                QueueBindOptions::default(),
+                none.clone(),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn declare_queue(&self, ch: &Channel, name: &str, args: FieldTable) -> lapin::Result<()> {
+        let options = QueueDeclareOptions {
+            durable: true,
+            ..QueueDeclareOptions::default()
+        };
+        ch.queue_declare(name.into(), options, args).await.map(drop)
+    }
+}
+
+fn quorum() -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    args
+}

@@ -1,0 +1,216 @@
+//! Configuration is read once, at start, from the environment into typed
+//! structs. A missing or malformed value is a [`ConfigError`] naming the
+//! variable, which the binaries print as one line before exiting.
+
+use std::{collections::HashMap, fmt::Display, str::FromStr, time::Duration};
+
+use secrecy::SecretString;
+
+use crate::crypto::Keyring;
+
+/// A variable that is missing or malformed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{name}: {reason}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(name: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            name,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Where variables come from: the process environment, or a map in tests.
+pub trait Source {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+/// The real process environment.
+pub struct ProcessEnv;
+
+impl Source for ProcessEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Source for HashMap<&str, &str> {
+    fn get(&self, name: &str) -> Option<String> {
+        HashMap::get(self, name).map(|v| (*v).to_owned())
+    }
+}
+
+/// Reads typed values from a [`Source`]; an empty value counts as unset.
+pub struct Vars<'a>(pub &'a dyn Source);
+
+impl Vars<'_> {
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.0.get(name).filter(|v| !v.trim().is_empty())
+    }
+
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.get(name)
+            .ok_or_else(|| ConfigError::new(name, "is required but not set"))
+    }
+
+    pub fn string_or(&self, name: &str, default: &str) -> String {
+        self.get(name).unwrap_or_else(|| default.to_owned())
+    }
+
+    pub fn parse_or<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|e| ConfigError::new(name, format!("cannot parse {raw:?}: {e}"))),
+        }
+    }
+
+    /// A duration as plain seconds (`90`) or with a unit (`90s`, `15m`, `24h`, `7d`).
+    pub fn duration_or(
+        &self,
+        name: &'static str,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => parse_duration(&raw).ok_or_else(|| {
+                ConfigError::new(
+                    name,
+                    format!("{raw:?} is not a duration like 30s, 15m, 24h or 7d"),
+                )
+            }),
+        }
+    }
+}
+
+fn parse_duration(raw: &str) -> Option<Duration> {
+    let raw = raw.trim();
+    let (digits, unit) = match raw.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => raw.split_at(i),
+        None => (raw, "s"),
+    };
+    let n: u64 = digits.parse().ok()?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    (secs > 0).then(|| Duration::from_secs(secs))
+}
+
+/// Which rules apply: production refuses weak settings that test and
+/// development tolerate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    Production,
+    Development,
+    Test,
+}
+
+impl AppEnv {
+    pub fn from_vars(vars: &Vars<'_>) -> Result<Self, ConfigError> {
+        match vars.string_or("APP_ENV", "production").as_str() {
+            "production" => Ok(Self::Production),
+            "development" => Ok(Self::Development),
+            "test" => Ok(Self::Test),
+            other => Err(ConfigError::new(
+                "APP_ENV",
+                format!("{other:?} is not one of production, development, test"),
+            )),
+        }
+    }
+
+    pub fn is_production(self) -> bool {
+        self == Self::Production
+    }
+}
+
+/// What every service needs: where Postgres and RabbitMQ are, and the keys
+/// that seal PHI.
+pub struct CommonConfig {
+    pub app_env: AppEnv,
+    pub database_url: SecretString,
+    pub amqp_url: SecretString,
+    pub keyring: Keyring,
+    pub db_max_connections: u32,
+}
+
+impl CommonConfig {
+    pub fn from_vars(vars: &Vars<'_>) -> Result<Self, ConfigError> {
+        let app_env = AppEnv::from_vars(vars)?;
+        let database_url = vars.string_or(
+            "DATABASE_URL",
+            "postgres://postgres:postgres@127.0.0.1:5432/patient_registration",
+        );
+        if !database_url.starts_with("postgres://") && !database_url.starts_with("postgresql://") {
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                "must start with postgres://",
+            ));
+        }
+        let amqp_url = vars.string_or("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f");
+        if !amqp_url.starts_with("amqp://") && !amqp_url.starts_with("amqps://") {
+            return Err(ConfigError::new(
+                "AMQP_URL",
+                "must start with amqp:// or amqps://",
+            ));
+        }
+        Ok(Self {
+            app_env,
+            database_url: database_url.into(),
+            amqp_url: amqp_url.into(),
+            keyring: Keyring::from_vars(vars, app_env)?,
+            db_max_connections: vars.parse_or("DATABASE_MAX_CONNECTIONS", 10)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_accept_plain_seconds_and_units() {
+        let cases = [
+            ("90", Some(90)),
+            ("90s", Some(90)),
+            ("15m", Some(900)),
+            ("24h", Some(86_400)),
+            ("7d", Some(604_800)),
+            ("0", None),
+            ("h", None),
+            ("5w", None),
+            ("-5", None),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(parse_duration(raw).map(|d| d.as_secs()), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn unknown_app_env_is_named() {
+        let env = HashMap::from([("APP_ENV", "staging")]);
+        let err = AppEnv::from_vars(&Vars(&env)).err();
+        assert_eq!(err.map(|e| e.name), Some("APP_ENV"));
+    }
+
+    #[test]
+    fn malformed_database_url_is_named() {
+        let env = HashMap::from([("DATABASE_URL", "mysql://x"), ("APP_ENV", "test")]);
+        let err = CommonConfig::from_vars(&Vars(&env)).err();
+        assert_eq!(err.map(|e| e.name), Some("DATABASE_URL"));
+    }
+}

@@ -1,0 +1,15 @@
+//! What every service of the patient-registration system speaks: the domain
+//! types and their validation, the message contracts, configuration, and the
+//! Postgres and RabbitMQ plumbing.
+
+pub mod broker;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod domain;
+pub mod health;
+pub mod messages;
+pub mod shutdown;
+pub mod telemetry;
+pub mod token;
+pub mod validation;

@@ -1,0 +1,95 @@
+//! The message contracts on RabbitMQ. Each body is JSON tagged by `type`
+//! with its version, so a consumer can refuse what it does not know and a
+//! new version can be rolled out beside the old one. Bodies carry the
+//! request id for correlation but never a password or PHI in plain text:
+//! the registration itself travels sealed (see [`crate::crypto`]).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::crypto::Sealed;
+
+/// `registration.requested`: intake-api → registration-worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum RegistrationRequested {
+    #[serde(rename = "registration.requested.v1")]
+    V1(RegistrationRequestedV1),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistrationRequestedV1 {
+    pub request_id: Uuid,
+    pub submitted_at: DateTime<Utc>,
+    /// The validated request body as JSON, sealed with context
+    /// [`registration_context`].
+    pub registration: Sealed,
+}
+
+/// The sealing context of a registration body: binds it to its request.
+pub fn registration_context(request_id: Uuid) -> Vec<u8> {
+    format!("registration.requested:{request_id}").into_bytes()
+}
+
+/// `patient.created`: registration-worker → notification-worker. Only ids:
+/// the consumer reads what it needs from Postgres.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum PatientCreated {
+    #[serde(rename = "patient.created.v1")]
+    V1(PatientCreatedV1),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatientCreatedV1 {
+    /// Equal to the request id: one accepted request makes one event, so a
+    /// republished event after a redelivery is recognised as the same one.
+    pub event_id: Uuid,
+    pub request_id: Uuid,
+    pub patient_id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+}
+
+impl RegistrationRequested {
+    pub fn request_id(&self) -> Uuid {
+        match self {
+            Self::V1(m) => m.request_id,
+        }
+    }
+}
+
+impl PatientCreated {
+    pub fn request_id(&self) -> Uuid {
+        match self {
+            Self::V1(m) => m.request_id,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_are_tagged_with_their_version() {
+        let id = Uuid::nil();
+        let event = PatientCreated::V1(PatientCreatedV1 {
+            event_id: id,
+            request_id: id,
+            patient_id: id,
+            occurred_at: DateTime::<Utc>::UNIX_EPOCH,
+        });
+        let json = serde_json::to_value(&event).unwrap_or_default();
+        assert_eq!(json["type"], "patient.created.v1");
+        let back: PatientCreated = serde_json::from_value(json).expect("round trip");
+        assert_eq!(back, event);
+    }
+
+    #[test]
+    fn unknown_versions_are_refused() {
+        let body =
+            r#"{"type":"patient.created.v9","event_id":"00000000-0000-0000-0000-000000000000"}"#;
+        assert!(serde_json::from_str::<PatientCreated>(body).is_err());
+    }
+}
