@@ -1,1 +1,268 @@
+//! The registration pipeline end to end: the real binaries against real
+//! Postgres, RabbitMQ and SMTP.
 
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use e2e::{eventually, example, unique_example, Inbox, Stack};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+#[tokio::test]
+async fn the_reference_example_completes_and_its_email_carries_the_stored_token() {
+    let stack = Stack::start().await;
+    let response = stack.register(&example()).await;
+    assert_eq!(response.status(), 202);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["success"], true);
+    assert_eq!(body["message"], "Registration accepted for processing.");
+    assert_eq!(body["data"]["status"], "pending");
+    let request_id = body["data"]["request_id"].as_str().unwrap();
+    assert_eq!(
+        uuid::Uuid::parse_str(request_id).unwrap().get_version_num(),
+        4
+    );
+    assert_eq!(
+        location,
+        format!("/api/v1/patient/registrations/{request_id}")
+    );
+    assert_eq!(body["data"]["status_url"], location);
+
+    let data = stack.settled(request_id).await;
+    assert_eq!(data["status"], "completed", "{data}");
+    assert_eq!(data["email"], "jane.smith@email.com");
+    assert_eq!(data["phone_number"], "+1234567890");
+    assert_eq!(data["email_verified"], false);
+    assert_eq!(data["phone_verified"], false);
+    let patient_id: uuid::Uuid = data["patient_id"].as_str().unwrap().parse().unwrap();
+
+    // The sink may hold this address's mail from earlier runs: ours is the
+    // one whose token hash this database stores.
+    let stored: Vec<Vec<u8>> = sqlx::query_scalar(
+        "SELECT token_hash FROM email_verification_tokens WHERE patient_id = $1",
+    )
+    .bind(patient_id)
+    .fetch_all(&stack.db)
+    .await
+    .unwrap();
+    let inbox = Inbox::from_env();
+    let email = eventually(
+        "the verification email",
+        Duration::from_secs(60),
+        || async {
+            let stored: Vec<Vec<u8>> = sqlx::query_scalar(
+                "SELECT token_hash FROM email_verification_tokens WHERE patient_id = $1",
+            )
+            .bind(patient_id)
+            .fetch_all(&stack.db)
+            .await
+            .unwrap();
+            inbox
+                .to("jane.smith@email.com")
+                .await
+                .into_iter()
+                .find(|m| {
+                    m.token()
+                        .is_some_and(|t| stored.contains(&Sha256::digest(t.as_bytes()).to_vec()))
+                })
+        },
+    )
+    .await;
+    assert!(stored.len() <= 1);
+    assert_eq!(email.subject, "Verify your email address");
+    assert!(email
+        .text
+        .contains(&format!("{}/verify-email?token=", stack.base_url)));
+}
+
+#[tokio::test]
+async fn a_second_registration_with_the_same_email_or_phone_is_rejected() {
+    let stack = Stack::start().await;
+    let first = unique_example();
+    let id = stack.register_accepted(&first).await;
+    assert_eq!(stack.settled(&id).await["status"], "completed");
+
+    let mut same_email = unique_example();
+    same_email["email"] = json!(first["email"].as_str().unwrap().to_uppercase());
+    let mut same_phone = unique_example();
+    // The same number written another way: normalised before comparing.
+    let digits = first["phone_number"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches('+')
+        .to_owned();
+    same_phone["phone_number"] = json!(format!(
+        "{} {}-{}",
+        &digits[..1],
+        &digits[1..4],
+        &digits[4..]
+    ));
+
+    let email_id = stack.register_accepted(&same_email).await;
+    let phone_id = stack.register_accepted(&same_phone).await;
+    let by_email = stack.settled(&email_id).await;
+    let by_phone = stack.settled(&phone_id).await;
+    assert_eq!(by_email["status"], "rejected");
+    assert_eq!(
+        by_email["errors"],
+        json!({"email": ["Email is already registered"]})
+    );
+    assert_eq!(by_phone["status"], "rejected");
+    assert_eq!(
+        by_phone["errors"],
+        json!({"phone_number": ["Phone number is already registered"]})
+    );
+    let patients: i64 = sqlx::query_scalar("SELECT count(*) FROM patients")
+        .fetch_one(&stack.db)
+        .await
+        .unwrap();
+    assert_eq!(patients, 1);
+}
+
+#[tokio::test]
+async fn invalid_registrations_get_422_with_every_field_error_and_enqueue_nothing() {
+    let stack = Stack::start().await;
+    let mut body = unique_example();
+    body["email"] = json!("not-an-email");
+    body["password"] = json!("short");
+    body["confirm_password"] = json!("different");
+    body["date_of_birth"] = json!("2020-01-01");
+    let response = stack.register(&body).await;
+    assert_eq!(response.status(), 422);
+    let json: Value = response.json().await.unwrap();
+    assert_eq!(json["success"], false);
+    assert_eq!(json["message"], "Validation failed");
+    for field in ["email", "password", "confirm_password", "date_of_birth"] {
+        assert!(
+            json["errors"][field]
+                .as_array()
+                .is_some_and(|m| !m.is_empty()),
+            "{field}: {json}"
+        );
+    }
+    assert!(json["errors"]["password"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("Password must contain at least 8 characters")));
+    assert_eq!(
+        json["errors"]["date_of_birth"],
+        json!(["Must be at least 13 years old"])
+    );
+    let requests: i64 = sqlx::query_scalar("SELECT count(*) FROM registration_requests")
+        .fetch_one(&stack.db)
+        .await
+        .unwrap();
+    assert_eq!(requests, 0);
+}
+
+#[tokio::test]
+async fn unknown_requests_routes_and_methods_answer_in_the_envelope() {
+    let stack = Stack::start().await;
+    for (method, path, code) in [
+        (
+            "GET",
+            format!("/api/v1/patient/registrations/{}", uuid::Uuid::new_v4()),
+            404,
+        ),
+        (
+            "GET",
+            "/api/v1/patient/registrations/not-a-uuid".to_owned(),
+            404,
+        ),
+        ("GET", "/api/v1/nowhere".to_owned(), 404),
+        ("GET", "/api/v1/patient/register".to_owned(), 405),
+    ] {
+        let response = stack
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", stack.base_url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), code, "{path}");
+        let json: Value = response.json().await.unwrap();
+        assert_eq!(json["success"], false, "{path}");
+        assert!(
+            json["message"].is_string() && json["errors"].is_object(),
+            "{path}: {json}"
+        );
+    }
+    let wrong_type = stack
+        .http
+        .post(format!("{}/api/v1/patient/register", stack.base_url))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_type.status(), 415);
+    let malformed = stack
+        .http
+        .post(format!("{}/api/v1/patient/register", stack.base_url))
+        .header("content-type", "application/json")
+        .body("{\"first_name\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+    let json: Value = malformed.json().await.unwrap();
+    assert!(
+        json["message"].as_str().unwrap().contains("line 1"),
+        "{json}"
+    );
+}
+
+#[tokio::test]
+async fn with_the_broker_unreachable_intake_answers_503_and_leaves_nothing_pending() {
+    let stack = Stack::start().await;
+    // A second intake-api pointed at a port where no broker listens.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead_broker = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = tokio::process::Command::new(e2e::binary_path("intake-api"))
+        .env_clear()
+        .env("APP_ENV", "test")
+        .env("DATABASE_URL", &stack.database_url)
+        .env(
+            "AMQP_URL",
+            format!("amqp://guest:guest@127.0.0.1:{dead_broker}/%2f"),
+        )
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/api/v1/patient/register");
+    let response = eventually(
+        "the second intake-api to answer",
+        Duration::from_secs(30),
+        || async {
+            stack
+                .http
+                .post(&url)
+                .json(&unique_example())
+                .send()
+                .await
+                .ok()
+        },
+    )
+    .await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let json: Value = response.json().await.unwrap();
+    assert_eq!(json["success"], false);
+    let pending: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM registration_requests WHERE status = 'pending'")
+            .fetch_one(&stack.db)
+            .await
+            .unwrap();
+    assert_eq!(pending, 0);
+    child.kill().await.unwrap();
+}

@@ -46,14 +46,20 @@ mod tests {
         let b = VerificationToken::generate();
         assert_ne!(a.expose(), b.expose());
         assert_eq!(a.expose().len(), 43); // 256 bits in unpadded base64
-        assert!(a.expose().chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(a
+            .expose()
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         assert_eq!(format!("{a:?}"), "VerificationToken(***)");
     }
 
     #[test]
     fn the_hash_is_sha256_of_the_text() {
         let want = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
-        let got: String = hash_token("hello").iter().map(|b| format!("{b:02x}")).collect();
+        let got: String = hash_token("hello")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         assert_eq!(got, want);
     }
 }

@@ -1,1 +1,37 @@
+//! The end-to-end harness: each test gets its own Postgres database and
+//! RabbitMQ vhost, and the three real binaries (built beforehand by the
+//! README's test command) running against them and the shared SMTP sink.
 
+#![allow(clippy::unwrap_used)]
+
+mod body;
+mod mail;
+mod stack;
+
+pub use body::{example, unique_example};
+pub use mail::{Email, Inbox};
+pub use stack::{binary_path, Service, Stack, StackOptions};
+
+use std::{future::Future, time::Duration};
+
+/// Polls `check` until it returns `Some`, or panics with `what` after `deadline`.
+pub async fn eventually<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let started = tokio::time::Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            started.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The test key every stack seals PHI with, so tests can seal messages too.
+pub const TEST_PHI_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";

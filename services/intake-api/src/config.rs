@@ -57,7 +57,10 @@ mod tests {
 
     #[test]
     fn production_refuses_to_start_without_secrets() {
-        let env = HashMap::from([("PHI_ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")]);
+        let env = HashMap::from([(
+            "PHI_ENCRYPTION_KEY",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        )]);
         let err = IntakeConfig::from_env(&env).err();
         assert_eq!(err.map(|e| e.name), Some("JWT_SECRET"));
     }
@@ -66,7 +69,10 @@ mod tests {
     fn short_jwt_secrets_are_refused() {
         let env = HashMap::from([("APP_ENV", "test"), ("JWT_SECRET", "short")]);
         let err = IntakeConfig::from_env(&env).err();
-        assert_eq!(err.map(|e| e.reason), Some("must be at least 32 bytes".into()));
+        assert_eq!(
+            err.map(|e| e.reason),
+            Some("must be at least 32 bytes".into())
+        );
     }
 
     #[test]

@@ -49,8 +49,12 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
-            Self::Unavailable(cause) => tracing::warn!(error = format!("{cause:#}"), "dependency unavailable"),
-            Self::Internal(cause) => tracing::error!(error = format!("{cause:#}"), "internal error"),
+            Self::Unavailable(cause) => {
+                tracing::warn!(error = format!("{cause:#}"), "dependency unavailable")
+            }
+            Self::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "internal error")
+            }
             _ => {}
         }
         let errors = match &self {

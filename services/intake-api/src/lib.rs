@@ -30,11 +30,18 @@ pub struct AppState {
 /// Connects, migrates, binds and serves until `shutdown`; in-flight
 /// requests finish before it returns.
 pub async fn run(config: IntakeConfig, shutdown: Shutdown) -> anyhow::Result<()> {
-    let db = db::pool(&config.common.database_url, config.common.db_max_connections)?;
+    let db = db::pool(
+        &config.common.database_url,
+        config.common.db_max_connections,
+    )?;
     db::migrate(&db, Duration::from_secs(60))
         .await
         .context("applying migrations")?;
-    let broker = Broker::new(&config.common.amqp_url, Topology::default(), config.publish_channels)?;
+    let broker = Broker::new(
+        &config.common.amqp_url,
+        Topology::default(),
+        config.publish_channels,
+    )?;
     let state = AppState {
         db,
         broker,
@@ -45,9 +52,12 @@ pub async fn run(config: IntakeConfig, shutdown: Shutdown) -> anyhow::Result<()>
         .await
         .with_context(|| format!("binding {}", config.bind_addr))?;
     tracing::info!(addr = %config.bind_addr, "intake-api listening");
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown.wait())
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.wait())
+    .await?;
     tracing::info!("intake-api stopped");
     Ok(())
 }

@@ -45,7 +45,8 @@ impl NotifierConfig {
                 .string_or("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
                 .trim_end_matches('/')
                 .to_owned(),
-            token_ttl: vars.duration_or("VERIFICATION_TOKEN_TTL", Duration::from_secs(24 * 3600))?,
+            token_ttl: vars
+                .duration_or("VERIFICATION_TOKEN_TTL", Duration::from_secs(24 * 3600))?,
             health_addr: vars.parse_or("HEALTH_ADDR", SocketAddr::from(([127, 0, 0, 1], 8002)))?,
             prefetch: vars.parse_or("WORKER_PREFETCH", 8)?,
             max_deliveries: vars.parse_or("MAX_DELIVERIES", 5)?,
@@ -75,12 +76,25 @@ fn smtp(vars: &Vars<'_>) -> Result<SmtpConfig, ConfigError> {
     let credentials = match (vars.get("SMTP_USERNAME"), vars.get("SMTP_PASSWORD")) {
         (Some(user), Some(password)) => Some((user, SecretString::from(password))),
         (None, None) => None,
-        (Some(_), None) => return Err(ConfigError::new("SMTP_PASSWORD", "is required when SMTP_USERNAME is set")),
-        (None, Some(_)) => return Err(ConfigError::new("SMTP_USERNAME", "is required when SMTP_PASSWORD is set")),
+        (Some(_), None) => {
+            return Err(ConfigError::new(
+                "SMTP_PASSWORD",
+                "is required when SMTP_USERNAME is set",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::new(
+                "SMTP_USERNAME",
+                "is required when SMTP_PASSWORD is set",
+            ))
+        }
     };
     let from = vars.string_or("SMTP_FROM", "Patient Registration <no-reply@localhost>");
     if from.parse::<lettre::message::Mailbox>().is_err() {
-        return Err(ConfigError::new("SMTP_FROM", format!("{from:?} is not a mailbox like Name <a@b.c>")));
+        return Err(ConfigError::new(
+            "SMTP_FROM",
+            format!("{from:?} is not a mailbox like Name <a@b.c>"),
+        ));
     }
     Ok(SmtpConfig {
         host,
@@ -108,8 +122,14 @@ mod tests {
         assert_eq!(err_name(&[("SMTP_TLS", "ssl")]), Some("SMTP_TLS"));
         assert_eq!(err_name(&[("SMTP_PORT", "smtp")]), Some("SMTP_PORT"));
         assert_eq!(err_name(&[("SMTP_USERNAME", "u")]), Some("SMTP_PASSWORD"));
-        assert_eq!(err_name(&[("SMTP_FROM", "not a mailbox")]), Some("SMTP_FROM"));
-        assert_eq!(err_name(&[("VERIFICATION_TOKEN_TTL", "soon")]), Some("VERIFICATION_TOKEN_TTL"));
+        assert_eq!(
+            err_name(&[("SMTP_FROM", "not a mailbox")]),
+            Some("SMTP_FROM")
+        );
+        assert_eq!(
+            err_name(&[("VERIFICATION_TOKEN_TTL", "soon")]),
+            Some("VERIFICATION_TOKEN_TTL")
+        );
         assert_eq!(err_name(&[]), None);
     }
 

@@ -45,7 +45,11 @@ const MAX_SMTP_BACKOFF: Duration = Duration::from_secs(60);
 
 impl Notifier {
     pub async fn handle(&self, incoming: Incoming) -> Outcome {
-        let span = tracing::info_span!("patient_created", request_id = tracing::field::Empty, delivery = incoming.delivery_count);
+        let span = tracing::info_span!(
+            "patient_created",
+            request_id = tracing::field::Empty,
+            delivery = incoming.delivery_count
+        );
         async {
             let event = match serde_json::from_slice::<PatientCreated>(&incoming.body) {
                 Ok(PatientCreated::V1(event)) => event,
@@ -54,7 +58,8 @@ impl Notifier {
                     return Outcome::DeadLetter;
                 }
             };
-            tracing::Span::current().record("request_id", tracing::field::display(event.request_id));
+            tracing::Span::current()
+                .record("request_id", tracing::field::display(event.request_id));
             if incoming.delivery_count >= self.max_deliveries {
                 tracing::error!("dead-lettering an event delivered too many times");
                 return Outcome::DeadLetter;
@@ -76,7 +81,9 @@ impl Notifier {
     }
 
     async fn process(&self, event: &PatientCreatedV1) -> Result<(), Failure> {
-        let Some((email, first_name)) = store::unverified_recipient(&self.db, event.patient_id).await? else {
+        let Some((email, first_name)) =
+            store::unverified_recipient(&self.db, event.patient_id).await?
+        else {
             if store::patient_exists(&self.db, event.patient_id).await? {
                 tracing::info!("email already verified; nothing to send");
                 return Ok(());
@@ -89,11 +96,16 @@ impl Notifier {
                 tracing::info!("verification email already sent for this event");
                 return Ok(());
             }
-            Claim::Busy => return Err(Failure::Transient("another delivery is sending this email".into())),
+            Claim::Busy => {
+                return Err(Failure::Transient(
+                    "another delivery is sending this email".into(),
+                ))
+            }
         }
         let token = VerificationToken::generate();
         let expires_at = chrono::Utc::now()
-            + chrono::Duration::from_std(self.token_ttl).map_err(|e| Failure::Transient(e.to_string()))?;
+            + chrono::Duration::from_std(self.token_ttl)
+                .map_err(|e| Failure::Transient(e.to_string()))?;
         store::store_token(&self.db, event.patient_id, &token.hash(), expires_at).await?;
         let recipient = Recipient {
             email: &email,
@@ -131,12 +143,18 @@ impl Notifier {
     ) -> Result<(), Failure> {
         let mut delay = Duration::from_millis(500);
         loop {
-            match self.mailer.send_verification(to, token, &self.public_base_url, self.token_ttl).await {
+            match self
+                .mailer
+                .send_verification(to, token, &self.public_base_url, self.token_ttl)
+                .await
+            {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "SMTP send failed");
                     if self.shutdown.is_triggered() {
-                        return Err(Failure::Transient("shutting down with SMTP unavailable".into()));
+                        return Err(Failure::Transient(
+                            "shutting down with SMTP unavailable".into(),
+                        ));
                     }
                     let _ = store::renew_claim(&self.db, event.event_id).await;
                     tokio::select! {

@@ -19,7 +19,10 @@ use shared::{
 use crate::{config::NotifierConfig, handler::Notifier, mailer::Mailer};
 
 pub async fn run(config: NotifierConfig, shutdown: Shutdown) -> anyhow::Result<()> {
-    let db = db::pool(&config.common.database_url, config.common.db_max_connections)?;
+    let db = db::pool(
+        &config.common.database_url,
+        config.common.db_max_connections,
+    )?;
     db::migrate(&db, Duration::from_secs(60))
         .await
         .context("applying migrations")?;
@@ -29,7 +32,11 @@ pub async fn run(config: NotifierConfig, shutdown: Shutdown) -> anyhow::Result<(
         db: db.clone(),
         broker: broker.clone(),
     };
-    let health_server = tokio::spawn(health::serve(config.health_addr, health::router(probes), shutdown.clone()));
+    let health_server = tokio::spawn(health::serve(
+        config.health_addr,
+        health::router(probes),
+        shutdown.clone(),
+    ));
     let notifier = Arc::new(Notifier {
         db,
         mailer,
@@ -39,12 +46,21 @@ pub async fn run(config: NotifierConfig, shutdown: Shutdown) -> anyhow::Result<(
         shutdown: shutdown.clone(),
     });
     tracing::info!(prefetch = config.prefetch, "notification-worker starting");
-    consume(broker, NOTIFICATION_QUEUE, config.prefetch, shutdown, move |incoming| {
-        let notifier = Arc::clone(&notifier);
-        async move { notifier.handle(incoming).await }
-    })
+    consume(
+        broker,
+        NOTIFICATION_QUEUE,
+        config.prefetch,
+        shutdown,
+        move |incoming| {
+            let notifier = Arc::clone(&notifier);
+            async move { notifier.handle(incoming).await }
+        },
+    )
     .await;
-    health_server.await.context("health server")?.context("health server")?;
+    health_server
+        .await
+        .context("health server")?
+        .context("health server")?;
     tracing::info!("notification-worker stopped");
     Ok(())
 }

@@ -37,7 +37,9 @@ impl Mailer {
     pub fn new(config: &SmtpConfig) -> Result<Self, MailError> {
         let builder = match config.tls {
             SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host),
-            SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host)?,
+            SmtpTls::StartTls => {
+                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host)?
+            }
             SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host)?,
         };
         let mut builder = builder
@@ -45,7 +47,10 @@ impl Mailer {
             .timeout(Some(Duration::from_secs(15)))
             .pool_config(PoolConfig::new().max_size(8));
         if let Some((user, password)) = &config.credentials {
-            builder = builder.credentials(Credentials::new(user.clone(), password.expose_secret().to_owned()));
+            builder = builder.credentials(Credentials::new(
+                user.clone(),
+                password.expose_secret().to_owned(),
+            ));
         }
         Ok(Self {
             transport: builder.build(),

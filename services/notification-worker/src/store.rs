@@ -35,11 +35,16 @@ pub async fn claim(db: &PgPool, event_id: Uuid, patient_id: Uuid) -> sqlx::Resul
     if claimed.is_some() {
         return Ok(Claim::Mine);
     }
-    let status: String = sqlx::query_scalar("SELECT status FROM notification_deliveries WHERE event_id = $1")
-        .bind(event_id)
-        .fetch_one(db)
-        .await?;
-    Ok(if status == "sent" { Claim::Sent } else { Claim::Busy })
+    let status: String =
+        sqlx::query_scalar("SELECT status FROM notification_deliveries WHERE event_id = $1")
+            .bind(event_id)
+            .fetch_one(db)
+            .await?;
+    Ok(if status == "sent" {
+        Claim::Sent
+    } else {
+        Claim::Busy
+    })
 }
 
 /// Keeps a claim alive while SMTP is being retried.
@@ -62,7 +67,10 @@ pub async fn release(db: &PgPool, event_id: Uuid) -> sqlx::Result<()> {
 
 /// The email and first name of an unverified patient; `None` when the
 /// patient is unknown or already verified (nothing to send).
-pub async fn unverified_recipient(db: &PgPool, patient_id: Uuid) -> sqlx::Result<Option<(String, String)>> {
+pub async fn unverified_recipient(
+    db: &PgPool,
+    patient_id: Uuid,
+) -> sqlx::Result<Option<(String, String)>> {
     sqlx::query_as("SELECT email, first_name FROM patients WHERE id = $1 AND NOT email_verified")
         .bind(patient_id)
         .fetch_optional(db)
@@ -76,7 +84,12 @@ pub async fn patient_exists(db: &PgPool, patient_id: Uuid) -> sqlx::Result<bool>
         .await
 }
 
-pub async fn store_token(db: &PgPool, patient_id: Uuid, hash: &[u8; 32], expires_at: DateTime<Utc>) -> sqlx::Result<()> {
+pub async fn store_token(
+    db: &PgPool,
+    patient_id: Uuid,
+    hash: &[u8; 32],
+    expires_at: DateTime<Utc>,
+) -> sqlx::Result<()> {
     sqlx::query("INSERT INTO email_verification_tokens (token_hash, patient_id, expires_at) VALUES ($1, $2, $3)")
         .bind(hash.as_slice())
         .bind(patient_id)
@@ -87,9 +100,11 @@ pub async fn store_token(db: &PgPool, patient_id: Uuid, hash: &[u8; 32], expires
 }
 
 pub async fn mark_sent(db: &PgPool, event_id: Uuid) -> sqlx::Result<()> {
-    sqlx::query("UPDATE notification_deliveries SET status = 'sent', sent_at = now() WHERE event_id = $1")
-        .bind(event_id)
-        .execute(db)
-        .await
-        .map(drop)
+    sqlx::query(
+        "UPDATE notification_deliveries SET status = 'sent', sent_at = now() WHERE event_id = $1",
+    )
+    .bind(event_id)
+    .execute(db)
+    .await
+    .map(drop)
 }

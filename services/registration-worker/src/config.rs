@@ -26,7 +26,10 @@ impl WorkerConfig {
         let common = CommonConfig::from_vars(&vars)?;
         let bcrypt_cost: u32 = vars.parse_or("BCRYPT_ROUNDS", MIN_BCRYPT_COST)?;
         if !(4..=31).contains(&bcrypt_cost) {
-            return Err(ConfigError::new("BCRYPT_ROUNDS", "must be between 4 and 31"));
+            return Err(ConfigError::new(
+                "BCRYPT_ROUNDS",
+                "must be between 4 and 31",
+            ));
         }
         if bcrypt_cost < MIN_BCRYPT_COST && common.app_env != AppEnv::Test {
             return Err(ConfigError::new(
@@ -74,6 +77,9 @@ mod tests {
     #[test]
     fn default_cost_is_twelve() {
         let env = HashMap::from([("APP_ENV", "development")]);
-        assert_eq!(WorkerConfig::from_env(&env).map(|c| c.bcrypt_cost).ok(), Some(12));
+        assert_eq!(
+            WorkerConfig::from_env(&env).map(|c| c.bcrypt_cost).ok(),
+            Some(12)
+        );
     }
 }

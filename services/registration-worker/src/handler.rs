@@ -7,7 +7,10 @@ use shared::{
     broker::{header_str, persistent_json, topology, Broker, Incoming, Outcome},
     crypto::Keyring,
     domain::parse_registration,
-    messages::{registration_context, PatientCreated, PatientCreatedV1, RegistrationRequested, RegistrationRequestedV1},
+    messages::{
+        registration_context, PatientCreated, PatientCreatedV1, RegistrationRequested,
+        RegistrationRequestedV1,
+    },
 };
 use sqlx::PgPool;
 use tracing::Instrument;
@@ -47,8 +50,13 @@ impl From<sqlx::Error> for Failure {
 
 impl Worker {
     pub async fn handle(&self, incoming: Incoming) -> Outcome {
-        let header_id = header_str(&incoming.properties, "x-request-id").and_then(|s| Uuid::parse_str(&s).ok());
-        let span = tracing::info_span!("registration", request_id = tracing::field::Empty, delivery = incoming.delivery_count);
+        let header_id =
+            header_str(&incoming.properties, "x-request-id").and_then(|s| Uuid::parse_str(&s).ok());
+        let span = tracing::info_span!(
+            "registration",
+            request_id = tracing::field::Empty,
+            delivery = incoming.delivery_count
+        );
         if let Some(id) = header_id {
             span.record("request_id", tracing::field::display(id));
         }
@@ -57,13 +65,18 @@ impl Worker {
                 Ok(RegistrationRequested::V1(m)) => m,
                 Err(_) => return self.dead_letter(header_id, "undecodable message").await,
             };
-            tracing::Span::current().record("request_id", tracing::field::display(message.request_id));
+            tracing::Span::current()
+                .record("request_id", tracing::field::display(message.request_id));
             if incoming.delivery_count >= self.max_deliveries {
-                return self.dead_letter(Some(message.request_id), "too many delivery attempts").await;
+                return self
+                    .dead_letter(Some(message.request_id), "too many delivery attempts")
+                    .await;
             }
             match self.process(&message).await {
                 Ok(()) => Outcome::Ack,
-                Err(Failure::Poison(reason)) => self.dead_letter(Some(message.request_id), reason).await,
+                Err(Failure::Poison(reason)) => {
+                    self.dead_letter(Some(message.request_id), reason).await
+                }
                 Err(Failure::Transient(e)) => {
                     tracing::warn!(error = %e, "registration failed for now; will retry");
                     Outcome::Retry

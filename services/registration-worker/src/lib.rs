@@ -19,7 +19,10 @@ use shared::{
 use crate::{config::WorkerConfig, handler::Worker};
 
 pub async fn run(config: WorkerConfig, shutdown: Shutdown) -> anyhow::Result<()> {
-    let db = db::pool(&config.common.database_url, config.common.db_max_connections)?;
+    let db = db::pool(
+        &config.common.database_url,
+        config.common.db_max_connections,
+    )?;
     db::migrate(&db, Duration::from_secs(60))
         .await
         .context("applying migrations")?;
@@ -28,7 +31,11 @@ pub async fn run(config: WorkerConfig, shutdown: Shutdown) -> anyhow::Result<()>
         db: db.clone(),
         broker: broker.clone(),
     };
-    let health_server = tokio::spawn(health::serve(config.health_addr, health::router(probes), shutdown.clone()));
+    let health_server = tokio::spawn(health::serve(
+        config.health_addr,
+        health::router(probes),
+        shutdown.clone(),
+    ));
     let worker = Arc::new(Worker {
         db,
         broker: broker.clone(),
@@ -36,13 +43,26 @@ pub async fn run(config: WorkerConfig, shutdown: Shutdown) -> anyhow::Result<()>
         bcrypt_cost: config.bcrypt_cost,
         max_deliveries: config.max_deliveries,
     });
-    tracing::info!(bcrypt_cost = config.bcrypt_cost, prefetch = config.prefetch, "registration-worker starting");
-    consume(broker, REGISTRATION_QUEUE, config.prefetch, shutdown, move |incoming| {
-        let worker = Arc::clone(&worker);
-        async move { worker.handle(incoming).await }
-    })
+    tracing::info!(
+        bcrypt_cost = config.bcrypt_cost,
+        prefetch = config.prefetch,
+        "registration-worker starting"
+    );
+    consume(
+        broker,
+        REGISTRATION_QUEUE,
+        config.prefetch,
+        shutdown,
+        move |incoming| {
+            let worker = Arc::clone(&worker);
+            async move { worker.handle(incoming).await }
+        },
+    )
     .await;
-    health_server.await.context("health server")?.context("health server")?;
+    health_server
+        .await
+        .context("health server")?
+        .context("health server")?;
     tracing::info!("registration-worker stopped");
     Ok(())
 }

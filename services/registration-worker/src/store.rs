@@ -118,7 +118,8 @@ pub async fn create_patient(
             json!({"name": c.name, "phone": c.phone.as_str(), "relationship": c.relationship}),
         )
     });
-    let history = (!patient.medical_history.is_empty()).then(|| seal("medical_history", json!(patient.medical_history)));
+    let history = (!patient.medical_history.is_empty())
+        .then(|| seal("medical_history", json!(patient.medical_history)));
     let insurance = patient.insurance_info.as_ref().map(|i| {
         seal(
             "insurance_info",
@@ -151,18 +152,24 @@ pub async fn create_patient(
     .await;
     if let Err(e) = inserted {
         return match violated_unique_constraint(&e).as_deref() {
-            Some("patients_email_key") => Ok(Created::Duplicate(FieldErrors::single("email", EMAIL_TAKEN))),
-            Some("patients_phone_number_key") => {
-                Ok(Created::Duplicate(FieldErrors::single("phone_number", PHONE_TAKEN)))
-            }
+            Some("patients_email_key") => Ok(Created::Duplicate(FieldErrors::single(
+                "email",
+                EMAIL_TAKEN,
+            ))),
+            Some("patients_phone_number_key") => Ok(Created::Duplicate(FieldErrors::single(
+                "phone_number",
+                PHONE_TAKEN,
+            ))),
             _ => Err(e),
         };
     }
-    sqlx::query("UPDATE registration_requests SET status = 'completed', patient_id = $2 WHERE id = $1")
-        .bind(request_id)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE registration_requests SET status = 'completed', patient_id = $2 WHERE id = $1",
+    )
+    .bind(request_id)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(Created::Patient(id))
 }

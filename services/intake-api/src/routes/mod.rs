@@ -28,7 +28,10 @@ pub fn router(state: AppState) -> Router {
     };
     Router::new()
         .route("/api/v1/patient/register", post(register::register))
-        .route("/api/v1/patient/registrations/{request_id}", get(status::status))
+        .route(
+            "/api/v1/patient/registrations/{request_id}",
+            get(status::status),
+        )
         .with_state(state)
         .merge(health::router(probes))
         .fallback(|| async { ApiError::NotFound("Route not found") })
@@ -50,9 +53,15 @@ async fn log_and_harden(request: Request, next: Next) -> Response {
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
     tracing::info!(
         %method,

@@ -39,13 +39,22 @@ pub async fn register(
     let message = RegistrationRequested::V1(RegistrationRequestedV1 {
         request_id,
         submitted_at: chrono::Utc::now(),
-        registration: state.keyring.seal_json(&body, &registration_context(request_id)),
+        registration: state
+            .keyring
+            .seal_json(&body, &registration_context(request_id)),
     });
-    let bytes = serde_json::to_vec(&message).context("encoding a message").map_err(ApiError::Internal)?;
+    let bytes = serde_json::to_vec(&message)
+        .context("encoding a message")
+        .map_err(ApiError::Internal)?;
     let properties = persistent_json("registration.requested.v1", request_id, request_id);
     if let Err(e) = state
         .broker
-        .publish(topology::REGISTRATION_EXCHANGE, topology::REGISTRATION_REQUESTED, &bytes, properties)
+        .publish(
+            topology::REGISTRATION_EXCHANGE,
+            topology::REGISTRATION_REQUESTED,
+            &bytes,
+            properties,
+        )
         .await
     {
         if let Err(db_err) = requests::mark_not_accepted(&state.db, request_id).await {
@@ -66,7 +75,8 @@ fn parse_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Resul
         .and_then(|v| v.split(';').next())
         .is_some_and(|mime| {
             let mime = mime.trim().to_ascii_lowercase();
-            mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
         });
     if !is_json {
         return Err(ApiError::UnsupportedMediaType);

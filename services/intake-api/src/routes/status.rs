@@ -12,7 +12,10 @@ use crate::{error::ApiError, requests, AppState};
 
 const NOT_FOUND: &str = "Registration request not found";
 
-pub async fn status(State(state): State<AppState>, Path(raw_id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn status(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     // An id that is not a UUID cannot exist: same answer as an unknown one.
     let id = Uuid::parse_str(&raw_id).map_err(|_| ApiError::NotFound(NOT_FOUND))?;
     let found = requests::find_status(&state.db, id)

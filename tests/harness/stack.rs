@@ -1,0 +1,320 @@
+//! One isolated system under test: a fresh database and vhost, and the three
+//! binaries started against them with their output captured to files.
+
+use std::{
+    collections::HashMap,
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use serde_json::Value;
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::process::{Child, Command};
+
+use crate::{eventually, TEST_PHI_KEY};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Service {
+    Intake,
+    Registration,
+    Notification,
+}
+
+impl Service {
+    pub const ALL: [Service; 3] = [
+        Service::Intake,
+        Service::Registration,
+        Service::Notification,
+    ];
+
+    pub fn binary(self) -> &'static str {
+        match self {
+            Self::Intake => "intake-api",
+            Self::Registration => "registration-worker",
+            Self::Notification => "notification-worker",
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct StackOptions {
+    /// Extra or overriding environment for every service.
+    pub env: Vec<(&'static str, String)>,
+}
+
+pub struct Stack {
+    pub id: String,
+    pub base_url: String,
+    pub amqp_url: String,
+    pub database_url: String,
+    pub db: PgPool,
+    pub http: reqwest::Client,
+    log_dir: PathBuf,
+    env: HashMap<&'static str, String>,
+    health: HashMap<Service, String>,
+    children: HashMap<Service, Child>,
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Where cargo put the binaries: next to this test executable's `deps/`.
+pub fn binary_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build with `cargo build --workspace --bins` first",
+        path.display()
+    );
+    path
+}
+
+async fn create_database(name: &str) -> String {
+    let admin = std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into());
+    let mut conn = PgConnection::connect(&admin)
+        .await
+        .expect("Postgres is up (scripts/services up)");
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    format!("{base}/{name}")
+}
+
+async fn create_vhost(name: &str) -> String {
+    let ctl = std::env::var("TEST_RABBITMQCTL").unwrap_or_else(|_| {
+        format!(
+            "{} rabbitmqctl",
+            repo_root().join("scripts/services").display()
+        )
+    });
+    let mut words = ctl.split_whitespace();
+    let program = words.next().unwrap();
+    let prefix: Vec<&str> = words.collect();
+    for args in [
+        vec!["add_vhost", name],
+        vec!["set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
+    ] {
+        let out = Command::new(program)
+            .args(&prefix)
+            .args(&args)
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "rabbitmqctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let base = std::env::var("TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672".into());
+    format!("{base}/{name}")
+}
+
+impl Stack {
+    pub async fn start() -> Self {
+        Self::start_with(StackOptions::default()).await
+    }
+
+    pub async fn start_with(options: StackOptions) -> Self {
+        let id = format!("e2e_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let (database_url, amqp_url) = tokio::join!(create_database(&id), create_vhost(&id));
+        let port = free_port();
+        let base_url = format!("http://127.0.0.1:{port}");
+        let mut env: HashMap<&'static str, String> = HashMap::from([
+            ("APP_ENV", "test".into()),
+            ("DATABASE_URL", database_url.clone()),
+            ("AMQP_URL", amqp_url.clone()),
+            (
+                "SMTP_HOST",
+                std::env::var("TEST_SMTP_HOST").unwrap_or_else(|_| "127.0.0.1".into()),
+            ),
+            (
+                "SMTP_PORT",
+                std::env::var("TEST_SMTP_PORT").unwrap_or_else(|_| "1025".into()),
+            ),
+            ("SMTP_TLS", "none".into()),
+            (
+                "SMTP_FROM",
+                "Patient Registration <no-reply@example.com>".into(),
+            ),
+            ("PUBLIC_BASE_URL", base_url.clone()),
+            ("BIND_ADDR", format!("127.0.0.1:{port}")),
+            ("PHI_ENCRYPTION_KEY", TEST_PHI_KEY.into()),
+            (
+                "JWT_SECRET",
+                "test-jwt-secret-that-is-long-enough-to-pass".into(),
+            ),
+            (
+                "RUST_LOG",
+                "debug,sqlx=info,lapin=info,amq_protocol=info,hyper=info".into(),
+            ),
+        ]);
+        env.extend(options.env);
+        let log_dir = repo_root().join("target/e2e-logs").join(&id);
+        std::fs::create_dir_all(&log_dir).unwrap();
+        let health = HashMap::from([
+            (Service::Intake, base_url.clone()),
+            (
+                Service::Registration,
+                format!("http://127.0.0.1:{}", free_port()),
+            ),
+            (
+                Service::Notification,
+                format!("http://127.0.0.1:{}", free_port()),
+            ),
+        ]);
+        let mut stack = Self {
+            db: PgPool::connect(&database_url).await.unwrap(),
+
+            http: reqwest::Client::new(),
+            id,
+            base_url,
+            amqp_url,
+            database_url,
+            log_dir,
+            env,
+            health,
+            children: HashMap::new(),
+        };
+        for service in Service::ALL {
+            stack.spawn(service);
+        }
+        for service in Service::ALL {
+            stack.wait_ready(service).await;
+        }
+        stack
+    }
+
+    /// Starts (or restarts) one service.
+    pub fn spawn(&mut self, service: Service) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(service))
+            .unwrap();
+        let mut cmd = Command::new(binary_path(service.binary()));
+        cmd.env_clear()
+            .envs(&self.env)
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true);
+        if service != Service::Intake {
+            let addr = self.health[&service]
+                .trim_start_matches("http://")
+                .to_owned();
+            cmd.env("HEALTH_ADDR", addr);
+        }
+        let child = cmd.spawn().unwrap();
+        self.children.insert(service, child);
+    }
+
+    pub async fn wait_ready(&self, service: Service) {
+        let url = format!("{}/health/ready", self.health[&service]);
+        eventually(
+            &format!("{} to be ready", service.binary()),
+            Duration::from_secs(90),
+            || async {
+                let ok = self
+                    .http
+                    .get(&url)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+                ok.then_some(())
+            },
+        )
+        .await;
+    }
+
+    /// Sends a signal to a service and waits for it to exit.
+    pub async fn stop(&mut self, service: Service) -> Option<i32> {
+        let mut child = self.children.remove(&service)?;
+        child.kill().await.ok();
+        child.wait().await.ok().and_then(|s| s.code())
+    }
+
+    fn log_path(&self, service: Service) -> PathBuf {
+        self.log_dir.join(format!("{}.log", service.binary()))
+    }
+
+    /// Everything a service has written so far.
+    pub fn log(&self, service: Service) -> String {
+        std::fs::read_to_string(self.log_path(service)).unwrap_or_default()
+    }
+
+    pub fn all_logs(&self) -> String {
+        Service::ALL
+            .iter()
+            .map(|s| self.log(*s))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    pub async fn register(&self, body: &Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}/api/v1/patient/register", self.base_url))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Registers and returns the request id of the 202.
+    pub async fn register_accepted(&self, body: &Value) -> String {
+        let response = self.register(body).await;
+        assert_eq!(response.status(), 202, "{:?}", response.text().await);
+        let json: Value = response.json().await.unwrap();
+        json["data"]["request_id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn status(&self, request_id: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!(
+                "{}/api/v1/patient/registrations/{request_id}",
+                self.base_url
+            ))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
+    /// Polls a request's status until it is no longer pending.
+    pub async fn settled(&self, request_id: &str) -> Value {
+        eventually(
+            "the registration to settle",
+            Duration::from_secs(90),
+            || async {
+                let (code, body) = self.status(request_id).await;
+                assert_eq!(code, 200, "{body}");
+                (body["data"]["status"] != "pending").then_some(body["data"].clone())
+            },
+        )
+        .await
+    }
+
+    /// A raw AMQP connection to this stack's vhost.
+    pub async fn amqp(&self) -> lapin::Connection {
+        lapin::Connection::connect(&self.amqp_url, lapin::ConnectionProperties::default())
+            .await
+            .unwrap()
+    }
+}
