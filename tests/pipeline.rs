@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use e2e::{eventually, example, unique_example, Inbox, Stack};
+use e2e::{eventually, example, unique_example, Inbox, Service, Stack};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -265,4 +265,193 @@ async fn with_the_broker_unreachable_intake_answers_503_and_leaves_nothing_pendi
             .unwrap();
     assert_eq!(pending, 0);
     child.kill().await.unwrap();
+}
+
+/// Seals a registration body the way intake-api does.
+fn registration_message(request_id: uuid::Uuid, body: &Value) -> Vec<u8> {
+    use shared::{
+        config::{AppEnv, Vars},
+        crypto::Keyring,
+        messages::{registration_context, RegistrationRequested, RegistrationRequestedV1},
+    };
+    let env = std::collections::HashMap::from([("PHI_ENCRYPTION_KEY", e2e::TEST_PHI_KEY)]);
+    let keyring = Keyring::from_vars(&Vars(&env), AppEnv::Test).unwrap();
+    let message = RegistrationRequested::V1(RegistrationRequestedV1 {
+        request_id,
+        submitted_at: chrono::Utc::now(),
+        registration: keyring.seal_json(body, &registration_context(request_id)),
+    });
+    serde_json::to_vec(&message).unwrap()
+}
+
+async fn publish_raw(channel: &lapin::Channel, request_id: uuid::Uuid, body: &[u8]) {
+    use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+    channel.confirm_select(ConfirmSelectOptions::default()).await.ok();
+    let properties = shared::broker::persistent_json("registration.requested.v1", request_id, request_id);
+    let confirm = channel
+        .basic_publish(
+            "registration".into(),
+            "registration.requested".into(),
+            BasicPublishOptions::default(),
+            body,
+            properties,
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert!(confirm.is_ack());
+}
+
+#[tokio::test]
+async fn a_request_message_published_twice_makes_one_patient_one_event_and_one_email() {
+    let stack = Stack::start().await;
+    let body = unique_example();
+    let request_id = uuid::Uuid::new_v4();
+    let message = registration_message(request_id, &body);
+    let conn = stack.amqp().await;
+    let channel = conn.create_channel().await.unwrap();
+    publish_raw(&channel, request_id, &message).await;
+    publish_raw(&channel, request_id, &message).await;
+
+    let data = stack.settled(&request_id.to_string()).await;
+    assert_eq!(data["status"], "completed", "{data}");
+    // Both deliveries are handled: the second republishes the event, and
+    // the notification worker recognises it as already sent.
+    eventually("the second delivery to be handled", Duration::from_secs(60), || async {
+        stack
+            .log(Service::Registration)
+            .contains("request already completed; republishing its event")
+            .then_some(())
+    })
+    .await;
+    eventually("the twin event to be recognised", Duration::from_secs(60), || async {
+        let log = stack.log(Service::Notification);
+        (log.contains("verification email already sent for this event")).then_some(())
+    })
+    .await;
+    let email = body["email"].as_str().unwrap();
+    let inbox = Inbox::from_env();
+    assert_eq!(inbox.to(email).await.len(), 1);
+    let (patients, deliveries): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM patients), (SELECT count(*) FROM notification_deliveries WHERE status = 'sent')",
+    )
+    .fetch_one(&stack.db)
+    .await
+    .unwrap();
+    assert_eq!((patients, deliveries), (1, 1));
+}
+
+#[tokio::test]
+async fn the_password_is_stored_only_as_a_cost_12_bcrypt_hash_and_leaks_nowhere() {
+    let stack = Stack::start().await;
+    let mut body = unique_example();
+    let password = format!("Unique{}Pass!9", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    body["password"] = json!(password);
+    body["confirm_password"] = json!(password);
+    let response = stack.register(&body).await;
+    let accepted = response.text().await.unwrap();
+    let request_id = serde_json::from_str::<Value>(&accepted).unwrap()["data"]["request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, status) = stack.status(&request_id).await;
+    let data = stack.settled(&request_id).await;
+    assert_eq!(data["status"], "completed");
+
+    let hash: String = sqlx::query_scalar("SELECT password_hash FROM patients")
+        .fetch_one(&stack.db)
+        .await
+        .unwrap();
+    let cost: u32 = hash[4..6].parse().unwrap();
+    assert!(cost >= 12, "cost {cost}");
+    assert!(bcrypt::verify(&password, &hash).unwrap());
+
+    for (place, text) in [
+        ("the 202", accepted),
+        ("the status", status.to_string()),
+        ("the final status", data.to_string()),
+        ("the logs", stack.all_logs()),
+        ("the tables", dump_tables(&stack).await),
+    ] {
+        assert!(!text.contains(&password), "the password appears in {place}");
+        assert!(!text.contains(&hash), "the hash appears in {place}");
+    }
+}
+
+/// Every row of every table as text.
+async fn dump_tables(stack: &Stack) -> String {
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'patients'")
+            .fetch_all(&stack.db)
+            .await
+            .unwrap();
+    let mut out = String::new();
+    for table in tables {
+        let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM \"{table}\" t"))
+            .fetch_all(&stack.db)
+            .await
+            .unwrap();
+        out.push_str(&rows.join("\n"));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_message_that_is_not_json_is_dead_lettered_and_the_worker_keeps_going() {
+    let stack = Stack::start().await;
+    let conn = stack.amqp().await;
+    let channel = conn.create_channel().await.unwrap();
+    publish_raw(&channel, uuid::Uuid::new_v4(), b"this is { not json").await;
+
+    let dead = eventually("the message in the dead-letter queue", Duration::from_secs(60), || async {
+        let got = channel
+            .basic_get("registration.requests.dlq".into(), lapin::options::BasicGetOptions::default())
+            .await
+            .unwrap();
+        got.map(|m| m.delivery.data.clone())
+    })
+    .await;
+    assert_eq!(dead, b"this is { not json");
+
+    let id = stack.register_accepted(&unique_example()).await;
+    assert_eq!(stack.settled(&id).await["status"], "completed");
+}
+
+#[tokio::test]
+async fn a_service_without_a_required_secret_stops_with_one_line_naming_it() {
+    for binary in ["intake-api", "registration-worker", "notification-worker"] {
+        let out = tokio::process::Command::new(e2e::binary_path(binary))
+            .env_clear()
+            .env("APP_ENV", "production")
+            .output()
+            .await
+            .unwrap();
+        assert!(!out.status.success(), "{binary} started without secrets");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{binary}: {stderr}");
+        assert!(stderr.contains("PHI_ENCRYPTION_KEY"), "{binary}: {stderr}");
+    }
+    let out = tokio::process::Command::new(e2e::binary_path("registration-worker"))
+        .env_clear()
+        .env("APP_ENV", "development")
+        .env("BCRYPT_ROUNDS", "10")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!out.status.success());
+    assert!(stderr.contains("BCRYPT_ROUNDS") && stderr.lines().count() == 1, "{stderr}");
+}
+
+#[tokio::test]
+async fn docker_compose_file_is_valid() {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/check-compose");
+    let out = tokio::process::Command::new("bash").arg(script).output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "docker-compose config -q failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

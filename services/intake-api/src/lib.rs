@@ -3,6 +3,8 @@
 
 pub mod config;
 mod error;
+mod outcomes;
+mod prefer;
 mod requests;
 mod routes;
 
@@ -25,6 +27,7 @@ pub struct AppState {
     pub db: PgPool,
     pub broker: Broker,
     pub keyring: Arc<Keyring>,
+    outcomes: outcomes::Outcomes,
 }
 
 /// Connects, migrates, binds and serves until `shutdown`; in-flight
@@ -42,10 +45,13 @@ pub async fn run(config: IntakeConfig, shutdown: Shutdown) -> anyhow::Result<()>
         Topology::default(),
         config.publish_channels,
     )?;
+    let outcomes = outcomes::Outcomes::default();
+    outcomes.clone().spawn_listener(db.clone(), shutdown.clone());
     let state = AppState {
         db,
         broker,
         keyring: Arc::new(config.common.keyring),
+        outcomes,
     };
     let app = routes::router(state);
     let listener = tokio::net::TcpListener::bind(config.bind_addr)

@@ -1,5 +1,6 @@
 //! `POST /api/v1/patient/register`: parse, record, publish with a confirm,
-//! and only then answer 202.
+//! and only then answer 202; or, with `Prefer: wait=N`, wait up to N
+//! seconds for the outcome and answer 201 or 422 as a synchronous API would.
 
 use anyhow::Context;
 use axum::{
@@ -17,7 +18,13 @@ use shared::{
 };
 use uuid::Uuid;
 
-use crate::{error::ApiError, requests, AppState};
+use crate::{
+    error::ApiError,
+    outcomes::Waiter,
+    prefer::requested_wait,
+    requests::{self, RequestStatus},
+    AppState,
+};
 
 #[tracing::instrument(name = "register", skip_all, fields(request_id))]
 pub async fn register(
@@ -35,6 +42,9 @@ pub async fn register(
         .await
         .context("recording a registration request")
         .map_err(ApiError::Unavailable)?;
+
+    // Subscribe before publishing: the outcome may come before we look.
+    let wait = requested_wait(&headers).map(|d| (d, state.outcomes.subscribe(request_id)));
 
     let message = RegistrationRequested::V1(RegistrationRequestedV1 {
         request_id,
@@ -63,7 +73,58 @@ pub async fn register(
         return Err(ApiError::Unavailable(e.into()));
     }
     tracing::info!("registration accepted");
+    match wait {
+        None => Ok(accepted(request_id)),
+        Some((duration, waiter)) => {
+            let mut response = wait_for_outcome(&state, request_id, &waiter, duration).await?;
+            let applied = format!("wait={}", duration.as_secs());
+            if let Ok(value) = HeaderValue::from_str(&applied) {
+                response.headers_mut().insert("preference-applied", value);
+            }
+            Ok(response)
+        }
+    }
+}
+
+/// Sleeps until the request settles or the wait runs out; woken by
+/// Postgres notifications, never by polling.
+async fn wait_for_outcome(
+    state: &AppState,
+    request_id: Uuid,
+    waiter: &Waiter,
+    wait: std::time::Duration,
+) -> Result<Response, ApiError> {
+    let deadline = tokio::time::Instant::now() + wait;
+    while tokio::time::timeout_at(deadline, waiter.changed()).await.is_ok() {
+        let status = requests::find_status(&state.db, request_id)
+            .await
+            .context("reading a registration outcome")
+            .map_err(ApiError::Unavailable)?;
+        match status {
+            Some(RequestStatus { status, errors: Some(errors), .. }) if status == "rejected" => {
+                return Ok(ApiError::Validation(errors).into_response());
+            }
+            Some(done) if done.status == "completed" => return Ok(created(&done)),
+            _ => {}
+        }
+    }
     Ok(accepted(request_id))
+}
+
+/// The synchronous contract's 201.
+fn created(done: &RequestStatus) -> Response {
+    let body = json!({
+        "success": true,
+        "message": "Patient registered successfully. Verification email sent.",
+        "data": {
+            "patient_id": done.patient_id,
+            "email": done.email,
+            "phone_number": done.phone_number,
+            "email_verified": done.email_verified.unwrap_or(false),
+            "phone_verified": done.phone_verified.unwrap_or(false),
+        },
+    });
+    (StatusCode::CREATED, Json(body)).into_response()
 }
 
 /// Checks the media type and that the body is JSON at all; the shape is the
