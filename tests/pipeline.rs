@@ -286,8 +286,12 @@ fn registration_message(request_id: uuid::Uuid, body: &Value) -> Vec<u8> {
 
 async fn publish_raw(channel: &lapin::Channel, request_id: uuid::Uuid, body: &[u8]) {
     use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-    channel.confirm_select(ConfirmSelectOptions::default()).await.ok();
-    let properties = shared::broker::persistent_json("registration.requested.v1", request_id, request_id);
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .ok();
+    let properties =
+        shared::broker::persistent_json("registration.requested.v1", request_id, request_id);
     let confirm = channel
         .basic_publish(
             "registration".into(),
@@ -314,21 +318,36 @@ async fn a_request_message_published_twice_makes_one_patient_one_event_and_one_e
     publish_raw(&channel, request_id, &message).await;
     publish_raw(&channel, request_id, &message).await;
 
+    // No intake-api recorded it: the worker creates its status row.
+    eventually(
+        "the worker to record the request",
+        Duration::from_secs(60),
+        || async { (stack.status(&request_id.to_string()).await.0 == 200).then_some(()) },
+    )
+    .await;
     let data = stack.settled(&request_id.to_string()).await;
     assert_eq!(data["status"], "completed", "{data}");
     // Both deliveries are handled: the second republishes the event, and
     // the notification worker recognises it as already sent.
-    eventually("the second delivery to be handled", Duration::from_secs(60), || async {
-        stack
-            .log(Service::Registration)
-            .contains("request already completed; republishing its event")
-            .then_some(())
-    })
+    eventually(
+        "the second delivery to be handled",
+        Duration::from_secs(60),
+        || async {
+            stack
+                .log(Service::Registration)
+                .contains("request already completed; republishing its event")
+                .then_some(())
+        },
+    )
     .await;
-    eventually("the twin event to be recognised", Duration::from_secs(60), || async {
-        let log = stack.log(Service::Notification);
-        (log.contains("verification email already sent for this event")).then_some(())
-    })
+    eventually(
+        "the twin event to be recognised",
+        Duration::from_secs(60),
+        || async {
+            let log = stack.log(Service::Notification);
+            (log.contains("verification email already sent for this event")).then_some(())
+        },
+    )
     .await;
     let email = body["email"].as_str().unwrap();
     let inbox = Inbox::from_env();
@@ -346,7 +365,10 @@ async fn a_request_message_published_twice_makes_one_patient_one_event_and_one_e
 async fn the_password_is_stored_only_as_a_cost_12_bcrypt_hash_and_leaks_nowhere() {
     let stack = Stack::start().await;
     let mut body = unique_example();
-    let password = format!("Unique{}Pass!9", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let password = format!(
+        "Unique{}Pass!9",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    );
     body["password"] = json!(password);
     body["confirm_password"] = json!(password);
     let response = stack.register(&body).await;
@@ -404,13 +426,20 @@ async fn a_message_that_is_not_json_is_dead_lettered_and_the_worker_keeps_going(
     let channel = conn.create_channel().await.unwrap();
     publish_raw(&channel, uuid::Uuid::new_v4(), b"this is { not json").await;
 
-    let dead = eventually("the message in the dead-letter queue", Duration::from_secs(60), || async {
-        let got = channel
-            .basic_get("registration.requests.dlq".into(), lapin::options::BasicGetOptions::default())
-            .await
-            .unwrap();
-        got.map(|m| m.delivery.data.clone())
-    })
+    let dead = eventually(
+        "the message in the dead-letter queue",
+        Duration::from_secs(60),
+        || async {
+            let got = channel
+                .basic_get(
+                    "registration.requests.dlq".into(),
+                    lapin::options::BasicGetOptions::default(),
+                )
+                .await
+                .unwrap();
+            got.map(|m| m.delivery.data.clone())
+        },
+    )
     .await;
     assert_eq!(dead, b"this is { not json");
 
@@ -441,13 +470,20 @@ async fn a_service_without_a_required_secret_stops_with_one_line_naming_it() {
         .unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(!out.status.success());
-    assert!(stderr.contains("BCRYPT_ROUNDS") && stderr.lines().count() == 1, "{stderr}");
+    assert!(
+        stderr.contains("BCRYPT_ROUNDS") && stderr.lines().count() == 1,
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
 async fn docker_compose_file_is_valid() {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/check-compose");
-    let out = tokio::process::Command::new("bash").arg(script).output().await.unwrap();
+    let out = tokio::process::Command::new("bash")
+        .arg(script)
+        .output()
+        .await
+        .unwrap();
     assert!(
         out.status.success(),
         "docker-compose config -q failed: {}{}",

@@ -1,4 +1,4 @@
-//! Reading the SMTP sink (MailDev's REST API).
+//! Reading the SMTP sink (MailDev 3's REST API: `GET /api/email`).
 
 use serde::Deserialize;
 
@@ -48,7 +48,7 @@ impl Inbox {
     pub async fn to(&self, address: &str) -> Vec<Email> {
         let all: Vec<Email> = self
             .http
-            .get(format!("{}/email", self.base))
+            .get(format!("{}/api/email", self.base))
             .send()
             .await
             .expect("the SMTP sink's API answers")

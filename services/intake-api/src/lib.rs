@@ -46,7 +46,9 @@ pub async fn run(config: IntakeConfig, shutdown: Shutdown) -> anyhow::Result<()>
         config.publish_channels,
     )?;
     let outcomes = outcomes::Outcomes::default();
-    outcomes.clone().spawn_listener(db.clone(), shutdown.clone());
+    outcomes
+        .clone()
+        .spawn_listener(db.clone(), shutdown.clone());
     let state = AppState {
         db,
         broker,

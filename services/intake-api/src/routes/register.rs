@@ -95,13 +95,20 @@ async fn wait_for_outcome(
     wait: std::time::Duration,
 ) -> Result<Response, ApiError> {
     let deadline = tokio::time::Instant::now() + wait;
-    while tokio::time::timeout_at(deadline, waiter.changed()).await.is_ok() {
+    while tokio::time::timeout_at(deadline, waiter.changed())
+        .await
+        .is_ok()
+    {
         let status = requests::find_status(&state.db, request_id)
             .await
             .context("reading a registration outcome")
             .map_err(ApiError::Unavailable)?;
         match status {
-            Some(RequestStatus { status, errors: Some(errors), .. }) if status == "rejected" => {
+            Some(RequestStatus {
+                status,
+                errors: Some(errors),
+                ..
+            }) if status == "rejected" => {
                 return Ok(ApiError::Validation(errors).into_response());
             }
             Some(done) if done.status == "completed" => return Ok(created(&done)),

@@ -1,0 +1,281 @@
+//! The registration contract end to end: duplicates under concurrency, the
+//! synchronous mode, and bad input that must never be a panic or a 500.
+
+#![allow(clippy::unwrap_used)]
+
+use std::{collections::HashMap, time::Duration};
+
+use e2e::{unique_example, Stack};
+use futures_util::future::join_all;
+use serde_json::{json, Value};
+
+/// Sends `bodies` at once and returns each final status.
+async fn settle_all(stack: &Stack, bodies: Vec<Value>) -> Vec<Value> {
+    let ids = join_all(bodies.iter().map(|b| stack.register_accepted(b))).await;
+    join_all(ids.iter().map(|id| stack.settled(id))).await
+}
+
+fn count_by_status(finals: &[Value]) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for f in finals {
+        *counts
+            .entry(f["status"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    counts
+}
+
+#[tokio::test]
+async fn twenty_concurrent_registrations_with_one_email_make_one_patient() {
+    let stack = Stack::start().await;
+    let email = unique_example()["email"].as_str().unwrap().to_owned();
+    let bodies = (0..20)
+        .map(|i| {
+            let mut body = unique_example();
+            let varied = if i % 2 == 0 {
+                email.to_uppercase()
+            } else {
+                email.clone()
+            };
+            body["email"] = json!(varied);
+            body
+        })
+        .collect();
+    let finals = settle_all(&stack, bodies).await;
+    let counts = count_by_status(&finals);
+    assert_eq!(counts.get("completed"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("rejected"), Some(&19), "{counts:?}");
+    for f in finals.iter().filter(|f| f["status"] == "rejected") {
+        assert_eq!(
+            f["errors"],
+            json!({"email": ["Email is already registered"]})
+        );
+    }
+}
+
+#[tokio::test]
+async fn twenty_concurrent_registrations_with_one_phone_make_one_patient() {
+    let stack = Stack::start().await;
+    let phone = unique_example()["phone_number"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let digits = phone.trim_start_matches('+').to_owned();
+    let bodies = (0..20)
+        .map(|i| {
+            let mut body = unique_example();
+            // The same number, written with and without '+'.
+            let written = if i % 2 == 0 {
+                phone.clone()
+            } else {
+                digits.clone()
+            };
+            body["phone_number"] = json!(written);
+            body
+        })
+        .collect();
+    let finals = settle_all(&stack, bodies).await;
+    let counts = count_by_status(&finals);
+    assert_eq!(counts.get("completed"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("rejected"), Some(&19), "{counts:?}");
+    for f in finals.iter().filter(|f| f["status"] == "rejected") {
+        assert_eq!(
+            f["errors"],
+            json!({"phone_number": ["Phone number is already registered"]})
+        );
+    }
+}
+
+async fn register_waiting(stack: &Stack, body: &Value, wait: &str) -> reqwest::Response {
+    stack
+        .http
+        .post(format!("{}/api/v1/patient/register", stack.base_url))
+        .header("prefer", wait)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn prefer_wait_answers_201_then_422_exactly_as_the_synchronous_api() {
+    let stack = Stack::start().await;
+    let body = unique_example();
+    let response = register_waiting(&stack, &body, "wait=30").await;
+    assert_eq!(response.status(), 201);
+    assert_eq!(response.headers()["preference-applied"], "wait=30");
+    let json: Value = response.json().await.unwrap();
+    let data = &json["data"];
+    assert_eq!(json["success"], true);
+    assert_eq!(
+        json["message"],
+        "Patient registered successfully. Verification email sent."
+    );
+    assert_eq!(data["email"], body["email"]);
+    assert_eq!(data["phone_number"], body["phone_number"]);
+    assert_eq!(data["email_verified"], false);
+    assert_eq!(data["phone_verified"], false);
+    assert!(uuid::Uuid::parse_str(data["patient_id"].as_str().unwrap()).is_ok());
+    let keys: Vec<&String> = data.as_object().unwrap().keys().collect();
+    assert_eq!(keys.len(), 5, "{keys:?}");
+
+    let mut twin = unique_example();
+    twin["email"] = body["email"].clone();
+    let response = register_waiting(&stack, &twin, "wait=30").await;
+    assert_eq!(response.status(), 422);
+    assert_eq!(response.headers()["preference-applied"], "wait=30");
+    let json: Value = response.json().await.unwrap();
+    assert_eq!(
+        json,
+        json!({"success": false, "message": "Validation failed", "errors": {"email": ["Email is already registered"]}})
+    );
+}
+
+#[tokio::test]
+async fn prefer_wait_still_answers_202_when_the_outcome_takes_longer() {
+    let mut stack = Stack::start().await;
+    // Keep the worker busy: the request cannot settle within one second.
+    stack.stop(e2e::Service::Registration).await;
+    let started = std::time::Instant::now();
+    let response = register_waiting(&stack, &unique_example(), "wait=1").await;
+    assert_eq!(response.status(), 202);
+    assert_eq!(response.headers()["preference-applied"], "wait=1");
+    assert!(started.elapsed() >= Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_answer_and_never_a_500() {
+    let stack = Stack::start().await;
+    let url = format!("{}/api/v1/patient/register", stack.base_url);
+    let post = |body: Vec<u8>, content_type: Option<&'static str>| {
+        let mut request = stack.http.post(&url).body(body);
+        if let Some(ct) = content_type {
+            request = request.header("content-type", ct);
+        }
+        request.send()
+    };
+    let big = vec![b' '; 65 * 1024];
+    let cases: Vec<(Vec<u8>, Option<&str>, u16)> = vec![
+        (b"{}".to_vec(), None, 415),
+        (b"{}".to_vec(), Some("text/plain"), 415),
+        (b"{\"a\": }".to_vec(), Some("application/json"), 400),
+        (big, Some("application/json"), 413),
+        (b"[]".to_vec(), Some("application/json"), 422),
+        (
+            b"{\"gender\": 5, \"address\": \"x\", \"ssn\": \"1\"}".to_vec(),
+            Some("application/json"),
+            422,
+        ),
+    ];
+    for (body, content_type, want) in cases {
+        let response = post(body, content_type).await.unwrap();
+        assert_eq!(response.status().as_u16(), want, "{content_type:?}");
+        let json: Value = response.json().await.unwrap();
+        assert_eq!(json["success"], false);
+        assert!(json["message"].is_string());
+        assert!(json["errors"].is_object());
+    }
+    let response = post(
+        b"{\"gender\": 5, \"address\": \"x\", \"ssn\": \"1\"}".to_vec(),
+        Some("application/json"),
+    )
+    .await
+    .unwrap();
+    let json: Value = response.json().await.unwrap();
+    for field in ["gender", "address", "ssn", "email", "first_name"] {
+        assert!(json["errors"][field].is_array(), "{field}: {json}");
+    }
+}
+
+#[tokio::test]
+async fn sql_and_script_content_is_stored_and_returned_verbatim() {
+    let stack = Stack::start().await;
+    let mut body = unique_example();
+    let street = "1 Main St'); DROP TABLE patients;-- <script>alert(1)</script>";
+    body["address"]["street"] = json!(street);
+    body["first_name"] = json!("<b>Zoë</b>");
+    let id = stack.register_accepted(&body).await;
+    assert_eq!(stack.settled(&id).await["status"], "completed");
+    let (first, stored): (String, String) =
+        sqlx::query_as("SELECT first_name, address_street FROM patients")
+            .fetch_one(&stack.db)
+            .await
+            .unwrap();
+    assert_eq!((first.as_str(), stored.as_str()), ("<b>Zoë</b>", street));
+}
+
+mod arbitrary_input {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            ".{0,20}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::hash_map("[a-z_]{1,12}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A body: the example with some fields replaced by arbitrary JSON, or
+    /// arbitrary JSON altogether, or arbitrary bytes.
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        let fields = prop::sample::select(vec![
+            "first_name",
+            "email",
+            "phone_number",
+            "password",
+            "date_of_birth",
+            "gender",
+            "address",
+            "emergency_contact",
+            "medical_history",
+            "insurance_info",
+            "extra",
+        ]);
+        prop_oneof![
+            prop::collection::vec((fields, json_value()), 1..4).prop_map(|changes| {
+                let mut body = unique_example();
+                for (field, value) in changes {
+                    body[field] = value;
+                }
+                serde_json::to_vec(&body).unwrap()
+            }),
+            json_value().prop_map(|v| serde_json::to_vec(&v).unwrap()),
+            prop::collection::vec(any::<u8>(), 0..64),
+        ]
+    }
+
+    #[test]
+    fn the_handler_answers_every_arbitrary_body_with_a_contract_status() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let stack = runtime.block_on(Stack::start());
+        let url = format!("{}/api/v1/patient/register", stack.base_url);
+        let config = ProptestConfig {
+            cases: 96,
+            ..ProptestConfig::default()
+        };
+        proptest!(config, |(body in body())| {
+            let status = runtime.block_on(async {
+                stack.http.post(&url).header("content-type", "application/json").body(body).send().await.unwrap().status()
+            });
+            prop_assert!([202, 400, 413, 415, 422].contains(&status.as_u16()), "status {status}");
+        });
+        // Whatever was accepted settles: nothing the validator let through breaks the worker.
+        let pending: i64 = runtime.block_on(async {
+            sqlx::query_scalar("SELECT count(*) FROM registration_requests WHERE status = 'failed'")
+                .fetch_one(&stack.db)
+                .await
+                .unwrap()
+        });
+        assert_eq!(pending, 0);
+    }
+}
