@@ -437,7 +437,7 @@ async fn a_message_that_is_not_json_is_dead_lettered_and_the_worker_keeps_going(
                 )
                 .await
                 .unwrap();
-            got.map(|m| m.delivery.data.clone())
+            got.map(|m| m.delivery.data)
         },
     )
     .await;
