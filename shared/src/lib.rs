@@ -2,6 +2,7 @@
 //! types and their validation, the message contracts, configuration, and the
 //! Postgres and RabbitMQ plumbing.
 
+pub mod audit;
 pub mod broker;
 pub mod config;
 pub mod crypto;

@@ -32,13 +32,19 @@ pub fn registration_context(request_id: Uuid) -> Vec<u8> {
     format!("registration.requested:{request_id}").into_bytes()
 }
 
-/// `patient.created`: registration-worker → notification-worker. Only ids:
-/// the consumer reads what it needs from Postgres.
+/// Events about a patient on the `patient.events` exchange, consumed by the
+/// notification worker. Only ids: the consumer reads what it needs from
+/// Postgres, so no PHI travels.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
-pub enum PatientCreated {
+pub enum PatientEvent {
+    /// Routing key `patient.created`: registration-worker → notification-worker.
     #[serde(rename = "patient.created.v1")]
-    V1(PatientCreatedV1),
+    Created(PatientCreatedV1),
+    /// Routing key `patient.verification_requested`: intake-api asks for a
+    /// fresh verification email (the resend endpoint).
+    #[serde(rename = "verification.requested.v1")]
+    VerificationRequested(VerificationRequestedV1),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,15 +57,38 @@ pub struct PatientCreatedV1 {
     pub occurred_at: DateTime<Utc>,
 }
 
-impl RegistrationRequested {
-    pub fn request_id(&self) -> Uuid {
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerificationRequestedV1 {
+    pub event_id: Uuid,
+    pub patient_id: Uuid,
+    pub requested_at: DateTime<Utc>,
+}
+
+impl PatientEvent {
+    pub fn event_id(&self) -> Uuid {
         match self {
-            Self::V1(m) => m.request_id,
+            Self::Created(e) => e.event_id,
+            Self::VerificationRequested(e) => e.event_id,
+        }
+    }
+
+    pub fn patient_id(&self) -> Uuid {
+        match self {
+            Self::Created(e) => e.patient_id,
+            Self::VerificationRequested(e) => e.patient_id,
+        }
+    }
+
+    /// The id that follows one registration through every service.
+    pub fn correlation_id(&self) -> Uuid {
+        match self {
+            Self::Created(e) => e.request_id,
+            Self::VerificationRequested(e) => e.event_id,
         }
     }
 }
 
-impl PatientCreated {
+impl RegistrationRequested {
     pub fn request_id(&self) -> Uuid {
         match self {
             Self::V1(m) => m.request_id,
@@ -74,7 +103,7 @@ mod tests {
     #[test]
     fn bodies_are_tagged_with_their_version() {
         let id = Uuid::nil();
-        let event = PatientCreated::V1(PatientCreatedV1 {
+        let event = PatientEvent::Created(PatientCreatedV1 {
             event_id: id,
             request_id: id,
             patient_id: id,
@@ -82,7 +111,7 @@ mod tests {
         });
         let json = serde_json::to_value(&event).unwrap_or_default();
         assert_eq!(json["type"], "patient.created.v1");
-        let back: PatientCreated = serde_json::from_value(json).expect("round trip");
+        let back: PatientEvent = serde_json::from_value(json).expect("round trip");
         assert_eq!(back, event);
     }
 
@@ -90,6 +119,6 @@ mod tests {
     fn unknown_versions_are_refused() {
         let body =
             r#"{"type":"patient.created.v9","event_id":"00000000-0000-0000-0000-000000000000"}"#;
-        assert!(serde_json::from_str::<PatientCreated>(body).is_err());
+        assert!(serde_json::from_str::<PatientEvent>(body).is_err());
     }
 }

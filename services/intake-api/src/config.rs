@@ -1,8 +1,9 @@
 //! intake-api's configuration, parsed once at start.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, time::Duration};
 
-use secrecy::{ExposeSecret, SecretString};
+use axum::http::HeaderValue;
+use secrecy::SecretString;
 use shared::config::{CommonConfig, ConfigError, Source, Vars};
 
 pub struct IntakeConfig {
@@ -15,6 +16,39 @@ pub struct IntakeConfig {
     pub public_base_url: String,
     /// `PUBLISH_CHANNELS`: how many publishes may await their confirm at once.
     pub publish_channels: usize,
+    /// `CORS_ALLOWED_ORIGINS`: comma-separated origins (`https://app.example`)
+    /// whose pages may call this API from a browser; unset allows none.
+    pub cors_allowed_origins: Vec<HeaderValue>,
+    pub accounts: AccountsConfig,
+}
+
+/// Login and verification settings.
+pub struct AccountsConfig {
+    /// `JWT_TTL`, default 15 minutes.
+    pub jwt_ttl: Duration,
+    /// `LOGIN_MAX_FAILURES` within `LOGIN_LOCKOUT_WINDOW` lock an email out.
+    pub login_max_failures: u32,
+    /// `LOGIN_LOCKOUT_WINDOW`, default 15 minutes.
+    pub login_lockout_window: Duration,
+    /// `RESEND_LIMIT_PER_EMAIL` per `RESEND_LIMIT_WINDOW` (default 3 per hour).
+    pub resend_per_email: usize,
+    /// `RESEND_LIMIT_PER_CLIENT` per `RESEND_LIMIT_WINDOW` (default 20 per hour).
+    pub resend_per_client: usize,
+    pub resend_window: Duration,
+}
+
+impl AccountsConfig {
+    fn from_vars(vars: &Vars<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            jwt_ttl: vars.duration_or("JWT_TTL", Duration::from_secs(15 * 60))?,
+            login_max_failures: vars.parse_or("LOGIN_MAX_FAILURES", 5)?,
+            login_lockout_window: vars
+                .duration_or("LOGIN_LOCKOUT_WINDOW", Duration::from_secs(15 * 60))?,
+            resend_per_email: vars.parse_or("RESEND_LIMIT_PER_EMAIL", 3)?,
+            resend_per_client: vars.parse_or("RESEND_LIMIT_PER_CLIENT", 20)?,
+            resend_window: vars.duration_or("RESEND_LIMIT_WINDOW", Duration::from_secs(3600))?,
+        })
+    }
 }
 
 const DEVELOPMENT_JWT_SECRET: &str = "development-only-jwt-secret-never-in-production";
@@ -39,13 +73,14 @@ impl IntakeConfig {
                 .trim_end_matches('/')
                 .to_owned(),
             publish_channels: vars.parse_or("PUBLISH_CHANNELS", 64)?,
+            cors_allowed_origins: crate::cors::parse_origins(
+                &vars.string_or("CORS_ALLOWED_ORIGINS", ""),
+            )
+            .map_err(|reason| ConfigError::new("CORS_ALLOWED_ORIGINS", reason))?,
+            accounts: AccountsConfig::from_vars(&vars)?,
             jwt_secret,
             common,
         })
-    }
-
-    pub fn jwt_secret(&self) -> &str {
-        self.jwt_secret.expose_secret()
     }
 }
 
@@ -87,5 +122,27 @@ mod tests {
         let env = HashMap::from([("APP_ENV", "test"), ("BIND_ADDR", "nowhere")]);
         let err = IntakeConfig::from_env(&env).err();
         assert_eq!(err.map(|e| e.name), Some("BIND_ADDR"));
+    }
+
+    #[test]
+    fn cors_origins_are_listed_and_checked() {
+        let env = HashMap::from([("APP_ENV", "test")]);
+        let config = IntakeConfig::from_env(&env).expect("config");
+        assert!(config.cors_allowed_origins.is_empty());
+        let env = HashMap::from([
+            ("APP_ENV", "test"),
+            (
+                "CORS_ALLOWED_ORIGINS",
+                "https://a.example, http://localhost:3000",
+            ),
+        ]);
+        let config = IntakeConfig::from_env(&env).expect("config");
+        assert_eq!(config.cors_allowed_origins.len(), 2);
+        let env = HashMap::from([
+            ("APP_ENV", "test"),
+            ("CORS_ALLOWED_ORIGINS", "https://a.example/app"),
+        ]);
+        let err = IntakeConfig::from_env(&env).err();
+        assert_eq!(err.map(|e| e.name), Some("CORS_ALLOWED_ORIGINS"));
     }
 }

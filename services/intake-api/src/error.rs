@@ -20,6 +20,16 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("Method not allowed")]
     MethodNotAllowed,
+    /// Missing or bad credentials; the message never says which part.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{message}")]
+    TooManyRequests {
+        message: &'static str,
+        retry_after: std::time::Duration,
+    },
     #[error("Content-Type must be application/json")]
     UnsupportedMediaType,
     #[error("Request body is too large (at most 64 KiB)")]
@@ -38,6 +48,9 @@ impl ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -63,10 +76,20 @@ impl IntoResponse for ApiError {
         };
         let body = json!({"success": false, "message": self.to_string(), "errors": errors});
         let mut response = (self.status(), Json(body)).into_response();
-        if matches!(self, Self::Unavailable(_)) {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        let headers = response.headers_mut();
+        match self {
+            Self::Unavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            Self::TooManyRequests { retry_after, .. } => {
+                // Round up: a client that waits this long is let in.
+                let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+            }
+            Self::Unauthorized(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
         }
         response
     }

@@ -1,10 +1,16 @@
 //! intake-api: checks a registration's shape, records it, hands it to
 //! RabbitMQ with a publisher confirm and answers 202 with a status URL.
 
+mod accounts;
+mod auth;
 pub mod config;
+mod cors;
 mod error;
+mod openapi;
 mod outcomes;
 mod prefer;
+mod profile;
+mod ratelimit;
 mod requests;
 mod routes;
 
@@ -28,6 +34,42 @@ pub struct AppState {
     pub broker: Broker,
     pub keyring: Arc<Keyring>,
     outcomes: outcomes::Outcomes,
+    cors: cors::Cors,
+    accounts: Arc<Accounts>,
+}
+
+/// What the account endpoints share.
+struct Accounts {
+    jwt: auth::Jwt,
+    /// A bcrypt hash of a random password at the production cost, verified
+    /// when the email is unknown so that failures take the same time.
+    dummy_hash: String,
+    config: config::AccountsConfig,
+    resend_per_email: ratelimit::RateLimiter,
+    resend_per_client: ratelimit::RateLimiter,
+}
+
+impl Accounts {
+    async fn new(
+        jwt_secret: secrecy::SecretString,
+        config: config::AccountsConfig,
+    ) -> anyhow::Result<Self> {
+        let random = uuid::Uuid::new_v4().to_string();
+        let dummy_hash = tokio::task::spawn_blocking(move || bcrypt::hash(random, 12)).await??;
+        Ok(Self {
+            jwt: auth::Jwt::new(jwt_secret, config.jwt_ttl),
+            dummy_hash,
+            resend_per_email: ratelimit::RateLimiter::new(
+                config.resend_per_email,
+                config.resend_window,
+            ),
+            resend_per_client: ratelimit::RateLimiter::new(
+                config.resend_per_client,
+                config.resend_window,
+            ),
+            config,
+        })
+    }
 }
 
 /// Connects, migrates, binds and serves until `shutdown`; in-flight
@@ -54,6 +96,8 @@ pub async fn run(config: IntakeConfig, shutdown: Shutdown) -> anyhow::Result<()>
         broker,
         keyring: Arc::new(config.common.keyring),
         outcomes,
+        cors: cors::Cors::new(config.cors_allowed_origins),
+        accounts: Arc::new(Accounts::new(config.jwt_secret, config.accounts).await?),
     };
     let app = routes::router(state);
     let listener = tokio::net::TcpListener::bind(config.bind_addr)

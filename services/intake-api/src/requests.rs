@@ -6,12 +6,15 @@ use shared::validation::FieldErrors;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-pub async fn insert_pending(db: &PgPool, id: Uuid) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO registration_requests (id, status) VALUES ($1, 'pending')")
-        .bind(id)
-        .execute(db)
-        .await
-        .map(drop)
+pub async fn insert_pending(db: &PgPool, id: Uuid, client_addr: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO registration_requests (id, status, client_addr) VALUES ($1, 'pending', $2)",
+    )
+    .bind(id)
+    .bind(client_addr)
+    .execute(db)
+    .await
+    .map(drop)
 }
 
 /// Marks a request the broker never confirmed as failed, so it is never

@@ -1,17 +1,19 @@
-//! What happens to one `patient.created` event. A redelivered event finds
-//! its delivery recorded and sends nothing; an SMTP outage is waited out
-//! with backoff while the event is held, never dropped.
+//! What happens to one patient event (`patient.created` or a resend
+//! request): issue a fresh token, revoking earlier ones, and email it. A
+//! redelivered event finds its delivery recorded and sends nothing; an SMTP
+//! outage is waited out with backoff while the event is held, never dropped.
 
 use std::time::Duration;
 
 use shared::{
     broker::{Incoming, Outcome},
-    messages::{PatientCreated, PatientCreatedV1},
+    messages::PatientEvent,
     shutdown::Shutdown,
     token::VerificationToken,
 };
 use sqlx::PgPool;
 use tracing::Instrument;
+use uuid::Uuid;
 
 use crate::{
     mailer::{Mailer, Recipient},
@@ -45,21 +47,20 @@ const MAX_SMTP_BACKOFF: Duration = Duration::from_secs(60);
 
 impl Notifier {
     pub async fn handle(&self, incoming: Incoming) -> Outcome {
+        let decoded = serde_json::from_slice::<PatientEvent>(&incoming.body);
         let span = tracing::info_span!(
-            "patient_created",
-            request_id = tracing::field::Empty,
+            "patient_event",
+            request_id = decoded
+                .as_ref()
+                .ok()
+                .map(|e| tracing::field::display(e.correlation_id())),
             delivery = incoming.delivery_count
         );
         async {
-            let event = match serde_json::from_slice::<PatientCreated>(&incoming.body) {
-                Ok(PatientCreated::V1(event)) => event,
-                Err(_) => {
-                    tracing::error!("dead-lettering an undecodable event");
-                    return Outcome::DeadLetter;
-                }
+            let Ok(event) = decoded else {
+                tracing::error!("dead-lettering an undecodable event");
+                return Outcome::DeadLetter;
             };
-            tracing::Span::current()
-                .record("request_id", tracing::field::display(event.request_id));
             if incoming.delivery_count >= self.max_deliveries {
                 tracing::error!("dead-lettering an event delivered too many times");
                 return Outcome::DeadLetter;
@@ -80,17 +81,17 @@ impl Notifier {
         .await
     }
 
-    async fn process(&self, event: &PatientCreatedV1) -> Result<(), Failure> {
-        let Some((email, first_name)) =
-            store::unverified_recipient(&self.db, event.patient_id).await?
+    async fn process(&self, event: &PatientEvent) -> Result<(), Failure> {
+        let (event_id, patient_id) = (event.event_id(), event.patient_id());
+        let Some((email, first_name)) = store::unverified_recipient(&self.db, patient_id).await?
         else {
-            if store::patient_exists(&self.db, event.patient_id).await? {
+            if store::patient_exists(&self.db, patient_id).await? {
                 tracing::info!("email already verified; nothing to send");
                 return Ok(());
             }
             return Err(Failure::Poison("unknown patient"));
         };
-        match store::claim(&self.db, event.event_id, event.patient_id).await? {
+        match store::claim(&self.db, event_id, patient_id).await? {
             Claim::Mine => {}
             Claim::Sent => {
                 tracing::info!("verification email already sent for this event");
@@ -106,13 +107,16 @@ impl Notifier {
         let expires_at = chrono::Utc::now()
             + chrono::Duration::from_std(self.token_ttl)
                 .map_err(|e| Failure::Transient(e.to_string()))?;
-        store::store_token(&self.db, event.patient_id, &token.hash(), expires_at).await?;
+        store::issue_token(&self.db, patient_id, &token.hash(), expires_at).await?;
         let recipient = Recipient {
             email: &email,
             first_name: &first_name,
         };
-        if let Err(e) = self.send_until_delivered(event, &recipient, &token).await {
-            let _ = store::release(&self.db, event.event_id).await;
+        if let Err(e) = self
+            .send_until_delivered(event_id, &recipient, &token)
+            .await
+        {
+            let _ = store::release(&self.db, event_id).await;
             return Err(e);
         }
         tracing::info!("verification email sent");
@@ -120,7 +124,7 @@ impl Notifier {
         // would send a second one.
         let mut delay = Duration::from_millis(200);
         for attempt in 1.. {
-            match store::mark_sent(&self.db, event.event_id).await {
+            match store::mark_sent(&self.db, event_id).await {
                 Ok(()) => break,
                 Err(e) if attempt < 10 => {
                     tracing::warn!(error = %e, "could not record the delivery; retrying");
@@ -137,7 +141,7 @@ impl Notifier {
     /// gives it back to the queue only when shutting down.
     async fn send_until_delivered(
         &self,
-        event: &PatientCreatedV1,
+        event_id: Uuid,
         to: &Recipient<'_>,
         token: &VerificationToken,
     ) -> Result<(), Failure> {
@@ -156,7 +160,7 @@ impl Notifier {
                             "shutting down with SMTP unavailable".into(),
                         ));
                     }
-                    let _ = store::renew_claim(&self.db, event.event_id).await;
+                    let _ = store::renew_claim(&self.db, event_id).await;
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {},
                         _ = self.shutdown.clone().wait() => {},

@@ -8,7 +8,7 @@ use shared::{
     crypto::Keyring,
     domain::parse_registration,
     messages::{
-        registration_context, PatientCreated, PatientCreatedV1, RegistrationRequested,
+        registration_context, PatientCreatedV1, PatientEvent, RegistrationRequested,
         RegistrationRequestedV1,
     },
 };
@@ -90,13 +90,28 @@ impl Worker {
     async fn dead_letter(&self, request_id: Option<Uuid>, reason: &'static str) -> Outcome {
         tracing::error!(reason, "dead-lettering a registration message");
         if let Some(id) = request_id {
-            if let Err(e) = store::fail(&self.db, id, reason).await {
+            if let Err(e) = self.settle_failed(id, reason).await {
                 // Keep the message until its request can be marked failed.
                 tracing::warn!(error = %e, "could not mark the request failed; will retry");
                 return Outcome::Retry;
             }
         }
         Outcome::DeadLetter
+    }
+
+    async fn settle_failed(&self, id: Uuid, reason: &str) -> sqlx::Result<()> {
+        store::fail(&self.db, id, reason).await?;
+        store::audit_outcome(&self.db, id, "failed").await
+    }
+
+    async fn settle_rejected(
+        &self,
+        id: Uuid,
+        errors: &shared::validation::FieldErrors,
+    ) -> Result<(), Failure> {
+        store::reject(&self.db, id, errors).await?;
+        store::audit_outcome(&self.db, id, "rejected").await?;
+        Ok(())
     }
 
     async fn process(&self, message: &RegistrationRequestedV1) -> Result<(), Failure> {
@@ -121,13 +136,13 @@ impl Worker {
             Ok(patient) => patient,
             Err(errors) => {
                 tracing::info!(fields = ?errors_fields(&errors), "registration rejected by validation");
-                return Ok(store::reject(&self.db, request_id, &errors).await?);
+                return self.settle_rejected(request_id, &errors).await;
             }
         };
         let taken = store::taken_fields(&self.db, &patient).await?;
         if !taken.is_empty() {
             tracing::info!(fields = ?errors_fields(&taken), "registration rejected: already registered");
-            return Ok(store::reject(&self.db, request_id, &taken).await?);
+            return self.settle_rejected(request_id, &taken).await;
         }
         let hash = hash_password(&patient.password, self.bcrypt_cost)
             .await
@@ -135,11 +150,12 @@ impl Worker {
         match store::create_patient(&self.db, &self.keyring, request_id, &patient, &hash).await? {
             Created::Patient(patient_id) => {
                 tracing::info!(%patient_id, "patient created");
+                store::audit_outcome(&self.db, request_id, "completed").await?;
                 self.publish_created(request_id, patient_id).await
             }
             Created::Duplicate(errors) => {
                 tracing::info!(fields = ?errors_fields(&errors), "registration rejected: a concurrent twin won");
-                Ok(store::reject(&self.db, request_id, &errors).await?)
+                self.settle_rejected(request_id, &errors).await
             }
             Created::AlreadySettled => match store::request_state(&self.db, request_id).await? {
                 RequestState::Completed(patient_id) => {
@@ -152,7 +168,7 @@ impl Worker {
     }
 
     async fn publish_created(&self, request_id: Uuid, patient_id: Uuid) -> Result<(), Failure> {
-        let event = PatientCreated::V1(PatientCreatedV1 {
+        let event = PatientEvent::Created(PatientCreatedV1 {
             event_id: request_id,
             request_id,
             patient_id,

@@ -80,6 +80,20 @@ pub async fn fail(db: &PgPool, id: Uuid, reason: &str) -> sqlx::Result<()> {
         .map(drop)
 }
 
+/// Appends the audit row of a request's outcome, with the client address
+/// intake-api recorded.
+pub async fn audit_outcome(db: &PgPool, id: Uuid, outcome: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (action, outcome, patient_id, request_id, client_addr) \
+         SELECT 'registration', $2, patient_id, id, client_addr FROM registration_requests WHERE id = $1",
+    )
+    .bind(id)
+    .bind(outcome)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
 /// The outcome of trying to create the patient.
 #[derive(Debug)]
 pub enum Created {

@@ -5,7 +5,7 @@
 //! | exchange (type) | routing key | queue |
 //! |---|---|---|
 //! | `registration` (direct) | `registration.requested` | `registration.requests` |
-//! | `patient.events` (topic) | `patient.created` | `notification.patient-created` |
+//! | `patient.events` (topic) | `patient.created`, `patient.verification_requested` | `notification.patient-created` |
 //! | `dead-letter` (direct) | `<queue>` | `<queue>.dlq` |
 
 use lapin::{
@@ -19,6 +19,7 @@ pub const REGISTRATION_REQUESTED: &str = "registration.requested";
 pub const REGISTRATION_QUEUE: &str = "registration.requests";
 pub const EVENTS_EXCHANGE: &str = "patient.events";
 pub const PATIENT_CREATED: &str = "patient.created";
+pub const VERIFICATION_REQUESTED: &str = "patient.verification_requested";
 pub const NOTIFICATION_QUEUE: &str = "notification.patient-created";
 pub const DEAD_LETTER_EXCHANGE: &str = "dead-letter";
 
@@ -111,6 +112,14 @@ impl Topology {
             )
             .await?;
         }
+        ch.queue_bind(
+            NOTIFICATION_QUEUE.into(),
+            EVENTS_EXCHANGE.into(),
+            VERIFICATION_REQUESTED.into(),
+            QueueBindOptions::default(),
+            none,
+        )
+        .await?;
         Ok(())
     }
 

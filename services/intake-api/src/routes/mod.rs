@@ -1,8 +1,13 @@
 //! The HTTP surface: routes, fallbacks in the error envelope, and the
 //! middleware every response passes through.
 
-mod register;
-mod status;
+mod docs;
+mod json_body;
+mod login;
+mod profile;
+pub(crate) mod register;
+pub(crate) mod status;
+mod verification;
 
 use std::time::Instant;
 
@@ -26,17 +31,33 @@ pub fn router(state: AppState) -> Router {
         db: state.db.clone(),
         broker: state.broker.clone(),
     };
+    let cors = state.cors.clone();
     Router::new()
         .route("/api/v1/patient/register", post(register::register))
         .route(
             "/api/v1/patient/registrations/{request_id}",
             get(status::status),
         )
+        .route(
+            "/api/v1/patient/verify-email",
+            post(verification::verify_email),
+        )
+        .route(
+            "/api/v1/patient/resend-verification",
+            post(verification::resend_verification),
+        )
+        .route("/api/v1/patient/login", post(login::login))
+        .route(
+            "/api/v1/patient/profile/{patient_id}",
+            get(profile::profile),
+        )
         .with_state(state)
         .merge(health::router(probes))
+        .merge(docs::router())
         .fallback(|| async { ApiError::NotFound("Route not found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(cors, crate::cors::cors))
         .layer(middleware::from_fn(log_and_harden))
 }
 

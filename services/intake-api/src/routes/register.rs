@@ -2,15 +2,17 @@
 //! and only then answer 202; or, with `Prefer: wait=N`, wait up to N
 //! seconds for the outcome and answer 201 or 422 as a synchronous API would.
 
+use std::net::SocketAddr;
+
 use anyhow::Context;
 use axum::{
     body::Bytes,
-    extract::{rejection::BytesRejection, State},
+    extract::{rejection::BytesRejection, ConnectInfo, State},
     http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     Json,
 };
-use serde_json::{json, Value};
+use serde_json::json;
 use shared::{
     broker::{persistent_json, topology},
     domain::parse_registration,
@@ -18,6 +20,7 @@ use shared::{
 };
 use uuid::Uuid;
 
+use super::json_body::parse_body;
 use crate::{
     error::ApiError,
     outcomes::Waiter,
@@ -26,9 +29,54 @@ use crate::{
     AppState,
 };
 
+/// Register a patient
+///
+/// Checks the body's shape, records the request and queues it, then answers
+/// 202 with a status URL to poll. With `Prefer: wait=N` it waits up to N
+/// seconds (at most 30) for the outcome and answers 201 or 422 like a
+/// synchronous API, or 202 if the outcome takes longer.
+#[utoipa::path(
+    post,
+    path = "/api/v1/patient/register",
+    tag = "registration",
+    operation_id = "register",
+    request_body(
+        content = crate::openapi::RegisterRequest,
+        content_type = "application/json",
+        example = json!(crate::openapi::register_example()),
+    ),
+    params(
+        ("Prefer" = Option<String>, Header, example = "wait=10",
+            description = "`wait=N`: wait up to N seconds (capped at 30) for the outcome"),
+    ),
+    responses(
+        (status = 202, description = "Accepted: poll the status URL",
+            body = crate::openapi::AcceptedResponse, headers(
+                ("Location" = String, description = "The status URL"),
+                ("Retry-After" = u32, description = "Seconds to wait before polling"),
+                ("Preference-Applied" = String, description = "`wait=N`, when `Prefer: wait=N` was sent"),
+            )),
+        (status = 201, description = "Registered (only with `Prefer: wait=N`)",
+            body = crate::openapi::CreatedResponse, headers(
+                ("Preference-Applied" = String, description = "The wait applied, e.g. `wait=10`"),
+            )),
+        (status = 400, description = "Malformed JSON", body = crate::openapi::ErrorResponse,
+            example = json!({"success": false, "message": "Malformed JSON: expected value at line 1 column 7", "errors": {}})),
+        (status = 413, description = "Body over 64 KiB", body = crate::openapi::ErrorResponse,
+            example = json!({"success": false, "message": "Request body is too large (at most 64 KiB)", "errors": {}})),
+        (status = 415, description = "Content-Type is not JSON", body = crate::openapi::ErrorResponse,
+            example = json!({"success": false, "message": "Content-Type must be application/json", "errors": {}})),
+        (status = 422, description = "Validation failed: messages by field (with `Prefer: wait=N`, \
+            also a duplicate email or phone number)", body = crate::openapi::ErrorResponse,
+            example = json!({"success": false, "message": "Validation failed", "errors": {"email": ["Email is already registered"]}})),
+        (status = 503, description = "A dependency is down: retry later", body = crate::openapi::ErrorResponse,
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+    )
+)]
 #[tracing::instrument(name = "register", skip_all, fields(request_id))]
 pub async fn register(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -38,7 +86,7 @@ pub async fn register(
 
     let request_id = Uuid::new_v4();
     tracing::Span::current().record("request_id", tracing::field::display(request_id));
-    requests::insert_pending(&state.db, request_id)
+    requests::insert_pending(&state.db, request_id, &client.ip().to_string())
         .await
         .context("recording a registration request")
         .map_err(ApiError::Unavailable)?;
@@ -132,31 +180,6 @@ fn created(done: &RequestStatus) -> Response {
         },
     });
     (StatusCode::CREATED, Json(body)).into_response()
-}
-
-/// Checks the media type and that the body is JSON at all; the shape is the
-/// validator's business.
-fn parse_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| {
-            let mime = mime.trim().to_ascii_lowercase();
-            mime == "application/json"
-                || (mime.starts_with("application/") && mime.ends_with("+json"))
-        });
-    if !is_json {
-        return Err(ApiError::UnsupportedMediaType);
-    }
-    let bytes = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
-        _ => ApiError::BadRequest("Could not read the request body".into()),
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        // serde_json's syntax errors name a line and column, never content.
-        ApiError::BadRequest(format!("Malformed JSON: {e}"))
-    })
 }
 
 fn accepted(request_id: Uuid) -> Response {

@@ -1,0 +1,141 @@
+//! `POST /api/v1/patient/verify-email` and
+//! `POST /api/v1/patient/resend-verification`. Neither says whether an
+//! account exists: a bad token gets one generic answer, a resend always
+//! gets the same 202.
+
+use std::{net::SocketAddr, time::Instant};
+
+use axum::{
+    body::Bytes,
+    extract::{rejection::BytesRejection, ConnectInfo, State},
+    http::{HeaderMap, StatusCode},
+    Json,
+};
+use serde_json::{json, Value};
+use shared::{
+    audit::{self, Action, Entry},
+    broker::{persistent_json, topology},
+    messages::{PatientEvent, VerificationRequestedV1},
+    token::hash_token,
+    validation::FieldErrors,
+};
+use uuid::Uuid;
+
+use super::json_body::{parse_body, required_str};
+use crate::{accounts, error::ApiError, AppState};
+
+const INVALID_TOKEN: &str = "Invalid or expired verification token";
+const RESEND_ACCEPTED: &str =
+    "If an account with this email exists and is not yet verified, a new verification email has been sent.";
+
+fn unavailable(e: impl Into<anyhow::Error>) -> ApiError {
+    ApiError::Unavailable(e.into())
+}
+
+#[tracing::instrument(name = "verify_email", skip_all)]
+pub async fn verify_email(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body = parse_body(&headers, body)?;
+    let mut errors = FieldErrors::new();
+    let Some(token) = required_str(&body, "token", "Token", &mut errors) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let patient = accounts::consume_verification_token(&state.db, &hash_token(token.trim()))
+        .await
+        .map_err(unavailable)?;
+    let client = client.ip().to_string();
+    let entry = Entry {
+        action: Action::EmailVerification,
+        outcome: if patient.is_some() {
+            "success"
+        } else {
+            "invalid_token"
+        },
+        patient_id: patient,
+        request_id: None,
+        client_addr: Some(&client),
+    };
+    let _ = audit::record(&state.db, &entry).await;
+    let patient_id = patient.ok_or_else(|| ApiError::BadRequest(INVALID_TOKEN.into()))?;
+    tracing::info!(%patient_id, "email verified");
+    Ok(Json(json!({
+        "success": true,
+        "message": "Email verified successfully.",
+        "data": {"patient_id": patient_id, "email_verified": true},
+    })))
+}
+
+#[tracing::instrument(name = "resend_verification", skip_all)]
+pub async fn resend_verification(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body = parse_body(&headers, body)?;
+    let mut errors = FieldErrors::new();
+    let Some(email) = required_str(&body, "email", "Email", &mut errors) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let email = email.trim().to_lowercase();
+    let client = client.ip().to_string();
+    let now = Instant::now();
+    // Limits count requests, not accounts: they say nothing about existence.
+    let email_key: String = hash_token(&email)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    for limited in [
+        state.accounts.resend_per_client.check(&client, now),
+        state.accounts.resend_per_email.check(&email_key, now),
+    ] {
+        if let Err(retry_after) = limited {
+            return Err(ApiError::TooManyRequests {
+                message: "Too many verification emails requested. Please try again later.",
+                retry_after,
+            });
+        }
+    }
+    let patient = accounts::unverified_patient(&state.db, &email)
+        .await
+        .map_err(unavailable)?;
+    if let Some(patient_id) = patient {
+        let event_id = Uuid::new_v4();
+        let event = PatientEvent::VerificationRequested(VerificationRequestedV1 {
+            event_id,
+            patient_id,
+            requested_at: chrono::Utc::now(),
+        });
+        let bytes = serde_json::to_vec(&event).map_err(|e| ApiError::Internal(e.into()))?;
+        state
+            .broker
+            .publish(
+                topology::EVENTS_EXCHANGE,
+                topology::VERIFICATION_REQUESTED,
+                &bytes,
+                persistent_json("verification.requested.v1", event_id, event_id),
+            )
+            .await
+            .map_err(unavailable)?;
+    }
+    let entry = Entry {
+        action: Action::VerificationResend,
+        outcome: if patient.is_some() {
+            "sent"
+        } else {
+            "not_applicable"
+        },
+        patient_id: patient,
+        request_id: None,
+        client_addr: Some(&client),
+    };
+    let _ = audit::record(&state.db, &entry).await;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"success": true, "message": RESEND_ACCEPTED, "data": {}})),
+    ))
+}
