@@ -559,3 +559,90 @@ async fn every_access_leaves_an_append_only_audit_row() {
         assert!(refused.is_err(), "{statement} was allowed");
     }
 }
+
+#[tokio::test]
+async fn rotating_the_phi_key_keeps_old_values_readable_and_reseal_moves_them() {
+    const NEW_KEY: &str = "HxwdHhscGRgXFhUUExIREA8ODQwLCgkIBwYFBAMCAQA=";
+    let mut stack = Stack::start().await;
+    let (body, secrets) = marked_example();
+    let (patient_id, _) = registered(&stack, &body).await;
+
+    let rotated = [
+        ("PHI_ENCRYPTION_KEY", NEW_KEY.to_owned()),
+        ("PHI_ENCRYPTION_KEY_ID", "k2".to_owned()),
+        (
+            "PHI_ENCRYPTION_RETIRED_KEYS",
+            format!("k1:{}", e2e::TEST_PHI_KEY),
+        ),
+    ];
+    for (name, value) in &rotated {
+        stack.set_env(name, value.clone());
+    }
+    stack.restart(Service::Intake).await;
+    let (_, json) = login(&stack, body["email"].as_str().unwrap(), &secrets[0]).await;
+    let token = json["data"]["access_token"].as_str().unwrap().to_owned();
+    let before = profile(&stack, &patient_id, Some(&token)).await.1;
+    assert_eq!(before["data"]["medical_history"], json!([secrets[1]]));
+
+    let reseal = || async {
+        tokio::process::Command::new(e2e::binary_path("admin"))
+            .arg("reseal-phi")
+            .env_clear()
+            .env("APP_ENV", "test")
+            .env("DATABASE_URL", &stack.database_url)
+            .envs(rotated.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .await
+            .unwrap()
+    };
+    let out = reseal().await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("re-sealed 1 patient"));
+    let kids: Vec<Option<String>> = sqlx::query_scalar(
+        "SELECT DISTINCT k FROM patients, LATERAL (VALUES (emergency_contact->>'kid'), (medical_history->>'kid'), (insurance_info->>'kid')) v(k)",
+    )
+    .fetch_all(&stack.db)
+    .await
+    .unwrap();
+    assert_eq!(kids, vec![Some("k2".to_owned())]);
+    assert!(String::from_utf8_lossy(&reseal().await.stdout).contains("re-sealed 0 patient"));
+    let mut after = profile(&stack, &patient_id, Some(&token)).await.1;
+    let mut before = before;
+    for v in [&mut before, &mut after] {
+        v["data"].as_object_mut().unwrap().remove("updated_at");
+    }
+    assert_eq!(after, before);
+}
+
+#[tokio::test]
+async fn resend_is_rate_limited_per_email() {
+    let stack = Stack::start_with(StackOptions {
+        env: vec![("RESEND_LIMIT_PER_EMAIL", "1".into())],
+    })
+    .await;
+    let email = json!({"email": "someone@example.com"});
+    assert_eq!(
+        post(&stack, "/api/v1/patient/resend-verification", email.clone())
+            .await
+            .0,
+        202
+    );
+    let response = stack
+        .http
+        .post(format!(
+            "{}/api/v1/patient/resend-verification",
+            stack.base_url
+        ))
+        .json(&email)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    assert!(response.headers().contains_key("retry-after"));
+    let json: Value = response.json().await.unwrap();
+    assert_eq!(json["success"], false);
+}

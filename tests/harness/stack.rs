@@ -243,7 +243,19 @@ impl Stack {
         .await;
     }
 
-    /// Sends a signal to a service and waits for it to exit.
+    /// Changes one variable for services started from now on.
+    pub fn set_env(&mut self, name: &'static str, value: impl Into<String>) {
+        self.env.insert(name, value.into());
+    }
+
+    /// Kills a service and starts it again with the current environment.
+    pub async fn restart(&mut self, service: Service) {
+        self.stop(service).await;
+        self.spawn(service);
+        self.wait_ready(service).await;
+    }
+
+    /// Kills a service (SIGKILL) and waits for it to exit.
     pub async fn stop(&mut self, service: Service) -> Option<i32> {
         let mut child = self.children.remove(&service)?;
         child.kill().await.ok();

@@ -1,0 +1,3 @@
+//! Operator commands, as a library so that tests can call them.
+
+pub mod reseal;
