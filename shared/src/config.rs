@@ -146,6 +146,9 @@ pub struct CommonConfig {
     pub amqp_url: SecretString,
     pub keyring: Keyring,
     pub db_max_connections: u32,
+    /// `SHUTDOWN_TIMEOUT`, default 30 s: how long in-flight work may take
+    /// to finish after SIGTERM.
+    pub shutdown_timeout: Duration,
 }
 
 impl CommonConfig {
@@ -174,6 +177,7 @@ impl CommonConfig {
             amqp_url: amqp_url.into(),
             keyring: Keyring::from_vars(vars, app_env)?,
             db_max_connections: vars.parse_or("DATABASE_MAX_CONNECTIONS", 10)?,
+            shutdown_timeout: vars.duration_or("SHUTDOWN_TIMEOUT", Duration::from_secs(30))?,
         })
     }
 }

@@ -10,6 +10,8 @@ pub mod db;
 pub mod domain;
 pub mod health;
 pub mod messages;
+pub mod partner;
+pub mod retry;
 pub mod shutdown;
 pub mod telemetry;
 pub mod token;

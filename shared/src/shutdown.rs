@@ -43,6 +43,26 @@ impl Shutdown {
     }
 }
 
+/// Runs a service's main future; once shutdown is triggered it has
+/// `timeout` to finish its in-flight work before the process gives up.
+pub async fn drain_within<F>(
+    service: F,
+    shutdown: Shutdown,
+    timeout: std::time::Duration,
+) -> anyhow::Result<()>
+where
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let deadline = async move {
+        shutdown.wait().await;
+        tokio::time::sleep(timeout).await;
+    };
+    tokio::select! {
+        result = service => result,
+        () = deadline => anyhow::bail!("in-flight work did not finish within SHUTDOWN_TIMEOUT ({timeout:?})"),
+    }
+}
+
 async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]

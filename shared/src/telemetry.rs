@@ -3,17 +3,52 @@
 //! Nothing secret is ever given to a span or event: types that hold secrets
 //! redact themselves in `Debug`.
 
-use tracing_subscriber::{fmt, EnvFilter};
+use std::io::IsTerminal;
 
+use tracing_subscriber::{fmt, fmt::writer::BoxMakeWriter, EnvFilter};
+
+/// For services: log lines go to stdout, where their supervisor collects them.
 pub fn init(service: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    setup(service, Output::Stdout);
+}
+
+/// For command-line tools: log lines go to stderr, keeping stdout for the
+/// command's answer. Default level `warn`.
+pub fn init_cli(service: &str) {
+    setup(service, Output::Stderr);
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Output {
+    Stdout,
+    Stderr,
+}
+
+fn setup(service: &str, output: Output) {
+    let default_level = if output == Output::Stdout {
+        "info"
+    } else {
+        "warn"
+    };
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     // Colours only for a person at a terminal, never in files or collectors.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let ansi = match output {
+        Output::Stdout => std::io::stdout().is_terminal(),
+        Output::Stderr => std::io::stderr().is_terminal(),
+    };
+    let writer = BoxMakeWriter::new(move || -> Box<dyn std::io::Write> {
+        match output {
+            Output::Stdout => Box::new(std::io::stdout()),
+            Output::Stderr => Box::new(std::io::stderr()),
+        }
+    });
     let builder = fmt()
         .with_env_filter(filter)
         .with_target(true)
-        .with_ansi(ansi);
+        .with_ansi(ansi)
+        .with_writer(writer);
     let result = if json {
         builder.json().flatten_event(true).try_init()
     } else {

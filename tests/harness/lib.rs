@@ -4,12 +4,19 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod batch;
 mod body;
+pub mod faults;
 mod mail;
+mod proxy;
+mod settle;
 mod stack;
 
+pub use batch::{normalised, spaced, Answer, Api, Batch};
 pub use body::{example, unique_example};
 pub use mail::{Email, Inbox};
+pub use proxy::TcpProxy;
+pub use settle::{log_excerpt, mail_counts, settle, Report};
 pub use stack::{binary_path, Service, Stack, StackOptions};
 
 use std::{future::Future, time::Duration};

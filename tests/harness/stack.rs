@@ -5,7 +5,7 @@ use std::{
     collections::HashMap,
     net::TcpListener,
     path::{Path, PathBuf},
-    process::Stdio,
+    process::{ExitStatus, Stdio},
     time::Duration,
 };
 
@@ -55,6 +55,13 @@ pub struct Stack {
     env: HashMap<&'static str, String>,
     health: HashMap<Service, String>,
     children: HashMap<Service, Child>,
+    extras: Vec<Extra>,
+}
+
+/// A further instance of a worker, beside the one `children` holds.
+struct Extra {
+    service: Service,
+    child: Option<Child>,
 }
 
 fn free_port() -> u16 {
@@ -161,6 +168,8 @@ impl Stack {
                 "JWT_SECRET",
                 "test-jwt-secret-that-is-long-enough-to-pass".into(),
             ),
+            // Tests send bursts from one address; the limits have their own tests.
+            ("REGISTER_RATE_LIMIT_PER_CLIENT", "1000000".into()),
             (
                 "RUST_LOG",
                 "debug,sqlx=info,lapin=info,amq_protocol=info,hyper=info".into(),
@@ -192,6 +201,7 @@ impl Stack {
             env,
             health,
             children: HashMap::new(),
+            extras: Vec::new(),
         };
         for service in Service::ALL {
             stack.spawn(service);
@@ -204,10 +214,15 @@ impl Stack {
 
     /// Starts (or restarts) one service.
     pub fn spawn(&mut self, service: Service) {
+        let child = self.command(service, &self.log_path(service), &self.health[&service]);
+        self.children.insert(service, child);
+    }
+
+    fn command(&self, service: Service, log: &Path, health: &str) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.log_path(service))
+            .open(log)
             .unwrap();
         let mut cmd = Command::new(binary_path(service.binary()));
         cmd.env_clear()
@@ -216,17 +231,17 @@ impl Stack {
             .stderr(Stdio::from(log))
             .kill_on_drop(true);
         if service != Service::Intake {
-            let addr = self.health[&service]
-                .trim_start_matches("http://")
-                .to_owned();
-            cmd.env("HEALTH_ADDR", addr);
+            cmd.env("HEALTH_ADDR", health.trim_start_matches("http://"));
         }
-        let child = cmd.spawn().unwrap();
-        self.children.insert(service, child);
+        cmd.spawn().unwrap()
     }
 
     pub async fn wait_ready(&self, service: Service) {
-        let url = format!("{}/health/ready", self.health[&service]);
+        self.wait_url_ready(service, &self.health[&service]).await;
+    }
+
+    async fn wait_url_ready(&self, service: Service, health: &str) {
+        let url = format!("{health}/health/ready");
         eventually(
             &format!("{} to be ready", service.binary()),
             Duration::from_secs(90),
@@ -241,6 +256,76 @@ impl Stack {
             },
         )
         .await;
+    }
+
+    /// The process id of a running service.
+    pub fn pid(&self, service: Service) -> Option<u32> {
+        self.children.get(&service).and_then(Child::id)
+    }
+
+    /// Sends SIGTERM to a service and waits up to `deadline` for it to exit.
+    /// `None` if it was not running or did not exit in time (it is then
+    /// killed). Start it again with [`Stack::spawn`].
+    pub async fn terminate(&mut self, service: Service, deadline: Duration) -> Option<ExitStatus> {
+        let mut child = self.children.remove(&service)?;
+        let pid = child.id()?.to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .unwrap();
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        match tokio::time::timeout(deadline, child.wait()).await {
+            Ok(status) => status.ok(),
+            Err(_) => {
+                child.kill().await.ok();
+                None
+            }
+        }
+    }
+
+    /// Starts one more instance of a worker beside the running one, with its
+    /// own health port and log file; returns its number. It runs until
+    /// [`Stack::stop_extra`] or the end of the test.
+    pub async fn spawn_extra(&mut self, service: Service) -> usize {
+        assert!(
+            service != Service::Intake,
+            "only workers get extra instances"
+        );
+        let n = self.extras.len();
+        let health = format!("http://127.0.0.1:{}", free_port());
+        let child = self.command(service, &self.extra_log_path(service, n), &health);
+        self.extras.push(Extra {
+            service,
+            child: Some(child),
+        });
+        self.wait_url_ready(service, &health).await;
+        n
+    }
+
+    /// Kills an extra instance (SIGKILL) and waits for it to exit.
+    pub async fn stop_extra(&mut self, n: usize) -> Option<i32> {
+        let mut child = self.extras.get_mut(n)?.child.take()?;
+        child.kill().await.ok();
+        child.wait().await.ok().and_then(|s| s.code())
+    }
+
+    fn extra_log_path(&self, service: Service, n: usize) -> PathBuf {
+        self.log_dir
+            .join(format!("{}.extra-{n}.log", service.binary()))
+    }
+
+    /// Everything an extra instance has written so far.
+    pub fn extra_log(&self, n: usize) -> String {
+        let Some(extra) = self.extras.get(n) else {
+            return String::new();
+        };
+        std::fs::read_to_string(self.extra_log_path(extra.service, n)).unwrap_or_default()
+    }
+
+    /// Where this stack's service logs are.
+    pub fn log_dir(&self) -> &Path {
+        &self.log_dir
     }
 
     /// Changes one variable for services started from now on.

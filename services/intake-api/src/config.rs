@@ -20,6 +20,40 @@ pub struct IntakeConfig {
     /// whose pages may call this API from a browser; unset allows none.
     pub cors_allowed_origins: Vec<HeaderValue>,
     pub accounts: AccountsConfig,
+    pub partners: PartnersConfig,
+}
+
+/// Partner intake settings.
+pub struct PartnersConfig {
+    /// `REQUIRE_PARTNER_KEY`, default false: patients may register themselves.
+    pub require_key: bool,
+    /// `REGISTER_RATE_LIMIT_PER_PARTNER` per `RATE_LIMIT_WINDOW` (default 6000 per minute).
+    pub per_partner: usize,
+    /// `REGISTER_RATE_LIMIT_PER_CLIENT` per `RATE_LIMIT_WINDOW` for callers without a key (default 600 per minute).
+    pub per_client: usize,
+    pub window: Duration,
+    /// `IDEMPOTENCY_KEY_TTL`, default 24 h (the least the contract allows).
+    pub idempotency_ttl: Duration,
+}
+
+impl PartnersConfig {
+    fn from_vars(vars: &Vars<'_>) -> Result<Self, ConfigError> {
+        let idempotency_ttl =
+            vars.duration_or("IDEMPOTENCY_KEY_TTL", Duration::from_secs(24 * 3600))?;
+        if idempotency_ttl < Duration::from_secs(24 * 3600) {
+            return Err(ConfigError::new(
+                "IDEMPOTENCY_KEY_TTL",
+                "must be at least 24h",
+            ));
+        }
+        Ok(Self {
+            require_key: vars.parse_or("REQUIRE_PARTNER_KEY", false)?,
+            per_partner: vars.parse_or("REGISTER_RATE_LIMIT_PER_PARTNER", 6000)?,
+            per_client: vars.parse_or("REGISTER_RATE_LIMIT_PER_CLIENT", 600)?,
+            window: vars.duration_or("RATE_LIMIT_WINDOW", Duration::from_secs(60))?,
+            idempotency_ttl,
+        })
+    }
 }
 
 /// Login and verification settings.
@@ -78,6 +112,8 @@ impl IntakeConfig {
             )
             .map_err(|reason| ConfigError::new("CORS_ALLOWED_ORIGINS", reason))?,
             accounts: AccountsConfig::from_vars(&vars)?,
+            partners: PartnersConfig::from_vars(&vars)?,
+
             jwt_secret,
             common,
         })

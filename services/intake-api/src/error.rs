@@ -25,6 +25,10 @@ pub enum ApiError {
     Unauthorized(&'static str),
     #[error("{0}")]
     Forbidden(&'static str),
+    #[error("{0}")]
+    Conflict(&'static str),
+    #[error("This Idempotency-Key was already used with a different request payload")]
+    IdempotencyKeyReused,
     #[error("{message}")]
     TooManyRequests {
         message: &'static str,
@@ -50,6 +54,8 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -72,6 +78,7 @@ impl IntoResponse for ApiError {
         }
         let errors = match &self {
             Self::Validation(errors) => json!(errors),
+            Self::IdempotencyKeyReused => json!({"Idempotency-Key": [self.to_string()]}),
             _ => json!({}),
         };
         let body = json!({"success": false, "message": self.to_string(), "errors": errors});
@@ -80,6 +87,9 @@ impl IntoResponse for ApiError {
         match self {
             Self::Unavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            Self::Conflict(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             Self::TooManyRequests { retry_after, .. } => {
                 // Round up: a client that waits this long is let in.

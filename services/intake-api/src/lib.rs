@@ -1,11 +1,14 @@
 //! intake-api: checks a registration's shape, records it, hands it to
 //! RabbitMQ with a publisher confirm and answers 202 with a status URL.
 
+mod accept;
 mod accounts;
+mod admission;
 mod auth;
 pub mod config;
 mod cors;
 mod error;
+mod idempotency;
 mod openapi;
 mod outcomes;
 mod prefer;
@@ -34,8 +37,45 @@ pub struct AppState {
     pub broker: Broker,
     pub keyring: Arc<Keyring>,
     outcomes: outcomes::Outcomes,
+    shutdown: Shutdown,
     cors: cors::Cors,
     accounts: Arc<Accounts>,
+    partners: Arc<config::PartnersConfig>,
+    limits: Arc<RegisterLimits>,
+}
+
+/// Registration rate limits: per partner key, and per address for callers
+/// without a key.
+struct RegisterLimits {
+    per_partner: ratelimit::RateLimiter,
+    per_client: ratelimit::RateLimiter,
+}
+
+impl RegisterLimits {
+    fn new(config: &config::PartnersConfig) -> Self {
+        Self {
+            per_partner: ratelimit::RateLimiter::new(config.per_partner, config.window),
+            per_client: ratelimit::RateLimiter::new(config.per_client, config.window),
+        }
+    }
+}
+
+/// Deletes expired idempotency keys every ten minutes until shutdown.
+fn spawn_idempotency_sweeper(db: PgPool, ttl: std::time::Duration, shutdown: Shutdown) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            tokio::select! {
+                _ = every.tick() => {},
+                () = shutdown.clone().wait() => return,
+            }
+            match idempotency::sweep(&db, ttl).await {
+                Ok(n) if n > 0 => tracing::info!(deleted = n, "expired idempotency keys swept"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not sweep idempotency keys"),
+            }
+        }
+    });
 }
 
 /// What the account endpoints share.
@@ -96,10 +136,20 @@ pub async fn run(config: IntakeConfig, shutdown: Shutdown) -> anyhow::Result<()>
         broker,
         keyring: Arc::new(config.common.keyring),
         outcomes,
+        shutdown: shutdown.clone(),
         cors: cors::Cors::new(config.cors_allowed_origins),
+        limits: Arc::new(RegisterLimits::new(&config.partners)),
+        partners: Arc::new(config.partners),
+
         accounts: Arc::new(Accounts::new(config.jwt_secret, config.accounts).await?),
     };
+    spawn_idempotency_sweeper(
+        state.db.clone(),
+        state.partners.idempotency_ttl,
+        shutdown.clone(),
+    );
     let app = routes::router(state);
+
     let listener = tokio::net::TcpListener::bind(config.bind_addr)
         .await
         .with_context(|| format!("binding {}", config.bind_addr))?;

@@ -1,7 +1,11 @@
 //! intake-api: the thin HTTP front of patient registration.
 
 use intake_api::{config::IntakeConfig, run};
-use shared::{config::ProcessEnv, shutdown::Shutdown, telemetry};
+use shared::{
+    config::ProcessEnv,
+    shutdown::{self, Shutdown},
+    telemetry,
+};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -13,5 +17,7 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     telemetry::init("intake-api");
-    run(config, Shutdown::on_signals()).await
+    let shutdown = Shutdown::on_signals();
+    let timeout = config.common.shutdown_timeout;
+    shutdown::drain_within(run(config, shutdown.clone()), shutdown, timeout).await
 }

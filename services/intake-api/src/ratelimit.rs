@@ -1,53 +1,65 @@
-//! A sliding-window rate limiter kept in memory, per process: enough to
-//! blunt abuse of the resend endpoint on each replica. (The login lockout,
-//! which must hold across replicas, lives in Postgres.)
+//! A token-bucket rate limiter kept in memory, per process: `max` requests
+//! per `window`, refilled continuously, one small record per key. Each
+//! intake-api replica enforces it on its own (the login lockout, which must
+//! hold across replicas, lives in Postgres).
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::HashMap,
     sync::{Mutex, PoisonError},
     time::{Duration, Instant},
 };
 
 pub struct RateLimiter {
-    max: usize,
-    window: Duration,
-    hits: Mutex<HashMap<String, VecDeque<Instant>>>,
+    capacity: f64,
+    /// Tokens per second.
+    rate: f64,
+    buckets: Mutex<HashMap<String, Bucket>>,
 }
 
-/// Past this many keys, stale ones are swept on the next check.
+#[derive(Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// Past this many keys, full (idle) buckets are swept on the next check.
 const SWEEP_ABOVE: usize = 10_000;
 
 impl RateLimiter {
     pub fn new(max: usize, window: Duration) -> Self {
+        let capacity = max as f64;
         Self {
-            max,
-            window,
-            hits: Mutex::new(HashMap::new()),
+            capacity,
+            rate: capacity / window.as_secs_f64().max(f64::EPSILON),
+            buckets: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Counts a hit for `key`; `Err(retry_after)` when over the limit.
+    /// Takes a token for `key`; `Err(retry_after)` when none is left.
     pub fn check(&self, key: &str, now: Instant) -> Result<(), Duration> {
-        let mut hits = self.hits.lock().unwrap_or_else(PoisonError::into_inner);
-        if hits.len() > SWEEP_ABOVE {
-            hits.retain(|_, q| {
-                q.back()
-                    .is_some_and(|t| now.duration_since(*t) < self.window)
-            });
+        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        if buckets.len() > SWEEP_ABOVE {
+            buckets.retain(|_, b| self.refilled(*b, now) < self.capacity);
         }
-        let queue = hits.entry(key.to_owned()).or_default();
-        while queue
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= self.window)
-        {
-            queue.pop_front();
+        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
+            tokens: self.capacity,
+            at: now,
+        });
+        let tokens = self.refilled(*bucket, now);
+        if tokens < 1.0 {
+            *bucket = Bucket { tokens, at: now };
+            return Err(Duration::from_secs_f64((1.0 - tokens) / self.rate));
         }
-        if queue.len() >= self.max {
-            let oldest = queue.front().copied().unwrap_or(now);
-            return Err(self.window.saturating_sub(now.duration_since(oldest)));
-        }
-        queue.push_back(now);
+        *bucket = Bucket {
+            tokens: tokens - 1.0,
+            at: now,
+        };
         Ok(())
+    }
+
+    fn refilled(&self, bucket: Bucket, now: Instant) -> f64 {
+        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+        (bucket.tokens + elapsed * self.rate).min(self.capacity)
     }
 }
 
@@ -56,16 +68,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn allows_max_hits_per_window_then_says_when_to_retry() {
+    fn allows_a_burst_of_max_then_refills_at_the_window_rate() {
         let limiter = RateLimiter::new(2, Duration::from_secs(60));
         let t0 = Instant::now();
         assert!(limiter.check("k", t0).is_ok());
-        assert!(limiter.check("k", t0 + Duration::from_secs(10)).is_ok());
-        assert_eq!(
-            limiter.check("k", t0 + Duration::from_secs(20)),
-            Err(Duration::from_secs(40))
-        );
-        assert!(limiter.check("other", t0 + Duration::from_secs(20)).is_ok());
-        assert!(limiter.check("k", t0 + Duration::from_secs(61)).is_ok());
+        assert!(limiter.check("k", t0).is_ok());
+        let wait = limiter.check("k", t0).err().map(|d| d.as_secs());
+        assert_eq!(wait, Some(30)); // one token every 30 s
+        assert!(limiter.check("other", t0).is_ok());
+        assert!(limiter.check("k", t0 + Duration::from_secs(30)).is_ok());
+        assert!(limiter.check("k", t0 + Duration::from_secs(31)).is_err());
     }
 }

@@ -6,12 +6,19 @@ use shared::validation::FieldErrors;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-pub async fn insert_pending(db: &PgPool, id: Uuid, client_addr: &str) -> sqlx::Result<()> {
+pub async fn insert_pending(
+    db: &PgPool,
+    id: Uuid,
+    client_addr: &str,
+    partner: Option<Uuid>,
+) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO registration_requests (id, status, client_addr) VALUES ($1, 'pending', $2)",
+        "INSERT INTO registration_requests (id, status, client_addr, partner_id) VALUES ($1, 'pending', $2, $3)",
     )
     .bind(id)
     .bind(client_addr)
+    .bind(partner)
+
     .execute(db)
     .await
     .map(drop)

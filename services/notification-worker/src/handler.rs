@@ -8,6 +8,7 @@ use std::time::Duration;
 use shared::{
     broker::{Incoming, Outcome},
     messages::PatientEvent,
+    retry,
     shutdown::Shutdown,
     token::VerificationToken,
 };
@@ -35,11 +36,19 @@ enum Failure {
     Poison(&'static str),
     #[error("transient: {0}")]
     Transient(String),
+    /// Postgres is unreachable, or a twin delivery holds the event: wait in
+    /// place without spending the delivery budget.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<sqlx::Error> for Failure {
     fn from(e: sqlx::Error) -> Self {
-        Self::Transient(format!("database: {e}"))
+        if shared::db::is_transient(&e) {
+            Self::Unavailable(format!("database: {e}"))
+        } else {
+            Self::Transient(format!("database: {e}"))
+        }
     }
 }
 
@@ -65,13 +74,16 @@ impl Notifier {
                 tracing::error!("dead-lettering an event delivered too many times");
                 return Outcome::DeadLetter;
             }
-            match self.process(&event).await {
+            let unavailable = |e: &Failure| matches!(e, Failure::Unavailable(_));
+            match retry::while_unavailable(&self.shutdown, unavailable, || self.process(&event))
+                .await
+            {
                 Ok(()) => Outcome::Ack,
                 Err(Failure::Poison(reason)) => {
                     tracing::error!(reason, "dead-lettering an event");
                     Outcome::DeadLetter
                 }
-                Err(Failure::Transient(e)) => {
+                Err(e) => {
                     tracing::warn!(error = %e, "event not handled for now; will retry");
                     Outcome::Retry
                 }

@@ -1,7 +1,11 @@
 //! notification-worker: sends the verification email of each new patient.
 
 use notification_worker::{config::NotifierConfig, run};
-use shared::{config::ProcessEnv, shutdown::Shutdown, telemetry};
+use shared::{
+    config::ProcessEnv,
+    shutdown::{self, Shutdown},
+    telemetry,
+};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -13,5 +17,7 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     telemetry::init("notification-worker");
-    run(config, Shutdown::on_signals()).await
+    let shutdown = Shutdown::on_signals();
+    let timeout = config.common.shutdown_timeout;
+    shutdown::drain_within(run(config, shutdown.clone()), shutdown, timeout).await
 }

@@ -6,11 +6,14 @@ use serde_json::Value;
 use shared::{
     broker::{header_str, persistent_json, topology, Broker, Incoming, Outcome},
     crypto::Keyring,
+    db,
     domain::parse_registration,
     messages::{
         registration_context, PatientCreatedV1, PatientEvent, RegistrationRequested,
         RegistrationRequestedV1,
     },
+    retry,
+    shutdown::Shutdown,
 };
 use sqlx::PgPool;
 use tracing::Instrument;
@@ -27,6 +30,7 @@ pub struct Worker {
     pub keyring: Keyring,
     pub bcrypt_cost: u32,
     pub max_deliveries: u64,
+    pub shutdown: Shutdown,
 }
 
 /// Why a message was not processed.
@@ -35,16 +39,25 @@ enum Failure {
     /// It can never succeed: dead-letter it.
     #[error("poison message: {0}")]
     Poison(&'static str),
-    /// It may succeed later (a dependency is down).
+    /// Something went wrong that a retry may fix; counts toward the
+    /// delivery limit.
     #[error("transient: {0}")]
     Transient(String),
+    /// A dependency (Postgres, RabbitMQ) is unreachable: wait for it in
+    /// place, without spending the message's delivery budget.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
 }
 
-/// Database errors are retried: an outage passes, and a statement that
-/// keeps failing ends in the dead-letter queue after `MAX_DELIVERIES`.
+/// An unreachable database is waited for; a statement that keeps failing
+/// ends in the dead-letter queue after `MAX_DELIVERIES`.
 impl From<sqlx::Error> for Failure {
     fn from(e: sqlx::Error) -> Self {
-        Self::Transient(format!("database: {e}"))
+        if db::is_transient(&e) {
+            Self::Unavailable(format!("database: {e}"))
+        } else {
+            Self::Transient(format!("database: {e}"))
+        }
     }
 }
 
@@ -52,32 +65,31 @@ impl Worker {
     pub async fn handle(&self, incoming: Incoming) -> Outcome {
         let header_id =
             header_str(&incoming.properties, "x-request-id").and_then(|s| Uuid::parse_str(&s).ok());
+        let decoded = serde_json::from_slice::<RegistrationRequested>(&incoming.body);
+        let request_id = decoded.as_ref().map_or(header_id, |m| Some(m.request_id()));
         let span = tracing::info_span!(
             "registration",
-            request_id = tracing::field::Empty,
+            request_id = request_id.map(tracing::field::display),
             delivery = incoming.delivery_count
         );
-        if let Some(id) = header_id {
-            span.record("request_id", tracing::field::display(id));
-        }
         async {
-            let message = match serde_json::from_slice::<RegistrationRequested>(&incoming.body) {
-                Ok(RegistrationRequested::V1(m)) => m,
-                Err(_) => return self.dead_letter(header_id, "undecodable message").await,
+            let Ok(RegistrationRequested::V1(message)) = decoded else {
+                return self.dead_letter(header_id, "undecodable message").await;
             };
-            tracing::Span::current()
-                .record("request_id", tracing::field::display(message.request_id));
             if incoming.delivery_count >= self.max_deliveries {
                 return self
                     .dead_letter(Some(message.request_id), "too many delivery attempts")
                     .await;
             }
-            match self.process(&message).await {
+            let unavailable = |e: &Failure| matches!(e, Failure::Unavailable(_));
+            match retry::while_unavailable(&self.shutdown, unavailable, || self.process(&message))
+                .await
+            {
                 Ok(()) => Outcome::Ack,
                 Err(Failure::Poison(reason)) => {
                     self.dead_letter(Some(message.request_id), reason).await
                 }
-                Err(Failure::Transient(e)) => {
+                Err(e) => {
                     tracing::warn!(error = %e, "registration failed for now; will retry");
                     Outcome::Retry
                 }
@@ -183,7 +195,7 @@ impl Worker {
                 persistent_json("patient.created.v1", request_id, request_id),
             )
             .await
-            .map_err(|e| Failure::Transient(e.to_string()))
+            .map_err(|e| Failure::Unavailable(e.to_string()))
     }
 }
 

@@ -42,6 +42,7 @@ pub async fn run(config: WorkerConfig, shutdown: Shutdown) -> anyhow::Result<()>
         keyring: config.common.keyring,
         bcrypt_cost: config.bcrypt_cost,
         max_deliveries: config.max_deliveries,
+        shutdown: shutdown.clone(),
     });
     tracing::info!(
         bcrypt_cost = config.bcrypt_cost,

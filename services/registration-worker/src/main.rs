@@ -1,7 +1,11 @@
 //! registration-worker: turns accepted registration requests into patients.
 
 use registration_worker::{config::WorkerConfig, run};
-use shared::{config::ProcessEnv, shutdown::Shutdown, telemetry};
+use shared::{
+    config::ProcessEnv,
+    shutdown::{self, Shutdown},
+    telemetry,
+};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -13,5 +17,7 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     telemetry::init("registration-worker");
-    run(config, Shutdown::on_signals()).await
+    let shutdown = Shutdown::on_signals();
+    let timeout = config.common.shutdown_timeout;
+    shutdown::drain_within(run(config, shutdown.clone()), shutdown, timeout).await
 }

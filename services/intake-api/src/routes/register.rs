@@ -13,16 +13,15 @@ use axum::{
     Json,
 };
 use serde_json::json;
-use shared::{
-    broker::{persistent_json, topology},
-    domain::parse_registration,
-    messages::{registration_context, RegistrationRequested, RegistrationRequestedV1},
-};
+use shared::domain::parse_registration;
 use uuid::Uuid;
 
 use super::json_body::parse_body;
 use crate::{
+    accept::accept,
+    admission,
     error::ApiError,
+    idempotency::{self, Claim},
     outcomes::Waiter,
     prefer::requested_wait,
     requests::{self, RequestStatus},
@@ -80,49 +79,65 @@ pub async fn register(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let caller = admission::admit(&state, &headers, client.ip()).await?;
     let body = parse_body(&headers, body)?;
     let today = chrono::Utc::now().date_naive();
     parse_registration(&body, today).map_err(ApiError::Validation)?;
 
-    let request_id = Uuid::new_v4();
-    tracing::Span::current().record("request_id", tracing::field::display(request_id));
-    requests::insert_pending(&state.db, request_id, &client.ip().to_string())
-        .await
-        .context("recording a registration request")
-        .map_err(ApiError::Unavailable)?;
-
-    // Subscribe before publishing: the outcome may come before we look.
-    let wait = requested_wait(&headers).map(|d| (d, state.outcomes.subscribe(request_id)));
-
-    let message = RegistrationRequested::V1(RegistrationRequestedV1 {
-        request_id,
-        submitted_at: chrono::Utc::now(),
-        registration: state
-            .keyring
-            .seal_json(&body, &registration_context(request_id)),
-    });
-    let bytes = serde_json::to_vec(&message)
-        .context("encoding a message")
-        .map_err(ApiError::Internal)?;
-    let properties = persistent_json("registration.requested.v1", request_id, request_id);
-    if let Err(e) = state
-        .broker
-        .publish(
-            topology::REGISTRATION_EXCHANGE,
-            topology::REGISTRATION_REQUESTED,
-            &bytes,
-            properties,
+    let idempotency = match headers.get("idempotency-key") {
+        None => None,
+        Some(raw) => Some(
+            raw.to_str()
+                .ok()
+                .and_then(idempotency::parse_key)
+                .ok_or_else(|| {
+                    ApiError::BadRequest(
+                        "Idempotency-Key must be 1 to 255 printable ASCII characters".into(),
+                    )
+                })?,
+        ),
+    };
+    let scope = caller.scope();
+    if let Some(key) = idempotency {
+        let ttl = state.partners.idempotency_ttl;
+        let claim = idempotency::claim(
+            &state.db,
+            &scope,
+            key,
+            &idempotency::fingerprint(&body),
+            ttl,
         )
         .await
-    {
-        if let Err(db_err) = requests::mark_not_accepted(&state.db, request_id).await {
-            tracing::error!(error = %db_err, "could not mark an unaccepted request as failed");
+        .map_err(|e| ApiError::Unavailable(e.into()))?;
+        match claim {
+            Claim::New => {}
+            Claim::Replay(request_id) => return replay(&state, request_id).await,
+            Claim::Mismatch => return Err(ApiError::IdempotencyKeyReused),
+            Claim::InProgress => {
+                return Err(ApiError::Conflict(
+                    "A request with this Idempotency-Key is still being accepted; retry shortly",
+                ))
+            }
         }
-        return Err(ApiError::Unavailable(e.into()));
     }
-    tracing::info!("registration accepted");
+
+    let request_id = Uuid::new_v4();
+    tracing::Span::current().record("request_id", tracing::field::display(request_id));
+    // Subscribe before publishing: the outcome may come before we look.
+    let wait = requested_wait(&headers).map(|d| (d, state.outcomes.subscribe(request_id)));
+    let accepted_now = accept(&state, &body, &caller, request_id).await;
+    if let Some(key) = idempotency {
+        let recorded = match &accepted_now {
+            Ok(()) => idempotency::accepted(&state.db, &scope, key, request_id).await,
+            Err(_) => idempotency::release(&state.db, &scope, key).await,
+        };
+        if let Err(e) = recorded {
+            tracing::error!(error = %e, "could not record an idempotency key's outcome");
+        }
+    }
+    accepted_now?;
     match wait {
-        None => Ok(accepted(request_id)),
+        None => Ok(accepted(request_id, "pending")),
         Some((duration, waiter)) => {
             let mut response = wait_for_outcome(&state, request_id, &waiter, duration).await?;
             let applied = format!("wait={}", duration.as_secs());
@@ -134,6 +149,20 @@ pub async fn register(
     }
 }
 
+/// The answer to a retry with a known key: the same request, as it is now.
+async fn replay(state: &AppState, request_id: Uuid) -> Result<Response, ApiError> {
+    let status = requests::find_status(&state.db, request_id)
+        .await
+        .context("reading a replayed request")
+        .map_err(ApiError::Unavailable)?
+        .map_or_else(|| "pending".to_owned(), |s| s.status);
+    let mut response = accepted(request_id, &status);
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    Ok(response)
+}
+
 /// Sleeps until the request settles or the wait runs out; woken by
 /// Postgres notifications, never by polling.
 async fn wait_for_outcome(
@@ -143,10 +172,14 @@ async fn wait_for_outcome(
     wait: std::time::Duration,
 ) -> Result<Response, ApiError> {
     let deadline = tokio::time::Instant::now() + wait;
-    while tokio::time::timeout_at(deadline, waiter.changed())
-        .await
-        .is_ok()
-    {
+    // A shutdown ends the wait early: the client gets its 202 and polls.
+    let woken = || async {
+        tokio::select! {
+            changed = tokio::time::timeout_at(deadline, waiter.changed()) => changed.is_ok(),
+            () = state.shutdown.clone().wait() => false,
+        }
+    };
+    while woken().await {
         let status = requests::find_status(&state.db, request_id)
             .await
             .context("reading a registration outcome")
@@ -163,7 +196,7 @@ async fn wait_for_outcome(
             _ => {}
         }
     }
-    Ok(accepted(request_id))
+    Ok(accepted(request_id, "pending"))
 }
 
 /// The synchronous contract's 201.
@@ -182,12 +215,12 @@ fn created(done: &RequestStatus) -> Response {
     (StatusCode::CREATED, Json(body)).into_response()
 }
 
-fn accepted(request_id: Uuid) -> Response {
+fn accepted(request_id: Uuid, status: &str) -> Response {
     let status_url = format!("/api/v1/patient/registrations/{request_id}");
     let body = json!({
         "success": true,
         "message": "Registration accepted for processing.",
-        "data": {"request_id": request_id, "status": "pending", "status_url": status_url},
+        "data": {"request_id": request_id, "status": status, "status_url": status_url},
     });
     let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
     let headers = response.headers_mut();

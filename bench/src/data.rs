@@ -1,0 +1,154 @@
+//! What the bench sends: valid registration bodies with unique emails and
+//! phone numbers, the sealed v1 envelopes intake-api would publish for
+//! them, and a confirmed publisher that pipelines many publishes, each
+//! awaiting its own confirm, over a few channels (as the service does).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{bail, Context};
+use lapin::{
+    options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueuePurgeOptions},
+    types::FieldTable,
+    Channel, Confirmation, Connection, ConnectionProperties,
+};
+use serde_json::{json, Value};
+use shared::{
+    broker::{persistent_json, topology, Topology},
+    crypto::Keyring,
+    domain::parse_registration,
+    messages::{registration_context, RegistrationRequested, RegistrationRequestedV1},
+};
+use uuid::Uuid;
+
+/// Registration `i` of a phase: the example body (or, `minimal`,
+/// only the required fields) with an email and phone number of its own.
+pub fn body(email_prefix: &str, i: u64, minimal: bool) -> Value {
+    let mut body = json!({
+        "first_name": "Jane", "last_name": "Smith",
+        "email": format!("{email_prefix}{i}@example.com"),
+        "phone_number": format!("+1{:010}", 2_000_000_000 + i),
+        "password": "SecurePassword123!", "confirm_password": "SecurePassword123!",
+        "date_of_birth": "1990-05-15", "gender": "female",
+        "address": {"street": "456 Main Street", "city": "Boston", "state": "MA", "zip": "02101"},
+    });
+    if !minimal {
+        body["emergency_contact"] =
+            json!({"name": "John Smith", "phone": "+1234567891", "relationship": "spouse"});
+        body["insurance_info"] = json!({"provider": "Blue Cross", "policy_number": "BC123456789"});
+    }
+    body
+}
+
+/// Refuses to measure anything if the bodies would be rejected.
+pub fn check_bodies(email_prefix: &str) -> anyhow::Result<()> {
+    let today = chrono::Utc::now().date_naive();
+    for minimal in [false, true] {
+        if let Err(errors) = parse_registration(&body(email_prefix, 0, minimal), today) {
+            bail!("the bench's registration body is invalid: {errors:?}");
+        }
+    }
+    Ok(())
+}
+
+/// The message intake-api publishes for `body`, sealed with the run's key.
+pub fn envelope(keyring: &Keyring, request_id: Uuid, body: &Value) -> anyhow::Result<Vec<u8>> {
+    let message = RegistrationRequested::V1(RegistrationRequestedV1 {
+        request_id,
+        submitted_at: chrono::Utc::now(),
+        registration: keyring.seal_json(body, &registration_context(request_id)),
+    });
+    Ok(serde_json::to_vec(&message)?)
+}
+
+/// Confirm-mode channels on a couple of connections to one vhost.
+pub struct Publisher {
+    channels: Vec<Channel>,
+    next: AtomicUsize,
+    connections: Vec<Connection>,
+}
+
+impl Publisher {
+    pub async fn open(
+        amqp_url: &str,
+        connections: usize,
+        per_connection: usize,
+    ) -> anyhow::Result<Self> {
+        let mut conns = Vec::new();
+        let mut channels = Vec::new();
+        for _ in 0..connections {
+            let conn = Connection::connect(amqp_url, ConnectionProperties::default())
+                .await
+                .context("connecting to RabbitMQ")?;
+            for _ in 0..per_connection {
+                let channel = conn.create_channel().await?;
+                channel
+                    .confirm_select(ConfirmSelectOptions::default())
+                    .await?;
+                Topology::default().declare(&channel).await?;
+                channels.push(channel);
+            }
+            conns.push(conn);
+        }
+        Ok(Self {
+            channels,
+            next: AtomicUsize::new(0),
+            connections: conns,
+        })
+    }
+
+    /// Publishes one registration message (persistent, mandatory) to the
+    /// request queue and waits for the broker's confirm.
+    pub async fn publish(&self, request_id: Uuid, bytes: &[u8]) -> anyhow::Result<()> {
+        let k = self.next.fetch_add(1, Ordering::Relaxed) % self.channels.len();
+        let confirm = self.channels[k]
+            .basic_publish(
+                topology::REGISTRATION_EXCHANGE.into(),
+                topology::REGISTRATION_REQUESTED.into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
+                bytes,
+                persistent_json("registration.requested.v1", request_id, request_id),
+            )
+            .await?
+            .await?;
+        match confirm {
+            Confirmation::Ack(None) => Ok(()),
+            Confirmation::Ack(Some(_)) => bail!("unroutable"),
+            Confirmation::Nack(_) => bail!("nack"),
+            Confirmation::NotRequested => bail!("not in confirm mode"),
+        }
+    }
+
+    /// Messages ready in the request queue.
+    pub async fn queue_depth(&self) -> anyhow::Result<u32> {
+        let queue = self.channels[0]
+            .queue_declare(
+                topology::REGISTRATION_QUEUE.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        Ok(queue.message_count())
+    }
+
+    /// Empties the request queue.
+    pub async fn purge(&self) -> anyhow::Result<u32> {
+        Ok(self.channels[0]
+            .queue_purge(
+                topology::REGISTRATION_QUEUE.into(),
+                QueuePurgeOptions::default(),
+            )
+            .await?)
+    }
+
+    pub async fn close(self) {
+        for conn in &self.connections {
+            conn.close(200, "bye".into()).await.ok();
+        }
+    }
+}

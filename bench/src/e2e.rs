@@ -1,0 +1,163 @@
+//! End to end: a backlog of N valid registrations submitted through
+//! intake-api while no registration worker runs, then the worker started
+//! and the drain timed from the `registration_requests` table (polled every
+//! 100 ms); once with one worker process and again with two.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use futures_util::{stream, StreamExt, TryStreamExt};
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::{
+    data::body,
+    infra::Infra,
+    rss::{Peak, Watch},
+    stack::{Service, Stack},
+};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Drain {
+    pub workers: usize,
+    pub n: usize,
+    pub completed: i64,
+    pub rejected: i64,
+    pub failed: i64,
+    /// From the first worker being ready to the last request settled.
+    pub seconds: f64,
+    pub per_s: f64,
+    /// `per_s` over the bcrypt bound.
+    pub ratio_to_bound: f64,
+    pub worker_rss: Vec<Peak>,
+}
+
+/// POSTs one registration; answers the status code.
+pub async fn register(
+    http: &reqwest::Client,
+    base_url: &str,
+    bytes: Vec<u8>,
+    prefer_wait: Option<u32>,
+) -> reqwest::Result<u16> {
+    let mut request = http
+        .post(format!("{base_url}/api/v1/patient/register"))
+        .header("content-type", "application/json")
+        .body(bytes);
+    if let Some(secs) = prefer_wait {
+        request = request.header("prefer", format!("wait={secs}"));
+    }
+    let response = request.send().await?;
+    let status = response.status().as_u16();
+    response.bytes().await?;
+    Ok(status)
+}
+
+/// Submits registrations `range` through intake-api, 16 at a time; each
+/// must be accepted.
+async fn submit(infra: &Infra, base_url: &str, range: std::ops::Range<u64>) -> anyhow::Result<()> {
+    let prefix = format!("{}e2e.", infra.email_prefix());
+    stream::iter(range)
+        .map(|i| {
+            let bytes = serde_json::to_vec(&body(&prefix, i, false));
+            async move {
+                let status = register(&infra.http, base_url, bytes?, None).await?;
+                if status != 202 {
+                    bail!("intake-api answered {status} to a valid registration");
+                }
+                Ok(())
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<()>()
+        .await
+}
+
+/// `(pending, completed, rejected, failed)` in the table.
+async fn counts(db: &sqlx::PgPool) -> anyhow::Result<[i64; 4]> {
+    let row: (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE status = 'pending'), \
+                count(*) FILTER (WHERE status = 'completed'), \
+                count(*) FILTER (WHERE status = 'rejected'), \
+                count(*) FILTER (WHERE status = 'failed') \
+         FROM registration_requests",
+    )
+    .fetch_one(db)
+    .await?;
+    Ok([row.0, row.1, row.2, row.3])
+}
+
+pub async fn run(
+    infra: &Infra,
+    n: usize,
+    t_hash_ms: f64,
+    bound: f64,
+) -> anyhow::Result<Vec<Drain>> {
+    let mut stack = Stack::create(infra, "e2e").await?;
+    let result = drains(infra, &mut stack, n, t_hash_ms, bound).await;
+    stack.destroy().await?;
+    result
+}
+
+async fn drains(
+    infra: &Infra,
+    stack: &mut Stack<'_>,
+    n: usize,
+    t_hash_ms: f64,
+    bound: f64,
+) -> anyhow::Result<Vec<Drain>> {
+    stack.start(Service::Intake, &[]).await?;
+    stack.start(Service::Notification, &[]).await?;
+    let mut drains = Vec::new();
+    for (round, workers) in [1usize, 2].into_iter().enumerate() {
+        let before = counts(&stack.db).await?;
+        let first = (round * n) as u64;
+        submit(infra, &stack.base_url, first..first + n as u64)
+            .await
+            .context("submitting the backlog")?;
+        let mut pids = Vec::new();
+        for _ in 0..workers {
+            pids.push(stack.spawn(Service::Registration, &[])?);
+        }
+        stack.wait_ready(pids[0]).await?;
+        let t0 = Instant::now();
+        for pid in &pids[1..] {
+            stack.wait_ready(*pid).await?;
+        }
+        let names = pids
+            .iter()
+            .enumerate()
+            .map(|(k, pid)| (format!("registration-worker #{}", k + 1), *pid))
+            .collect();
+        let watch = Watch::start(names);
+        let limit = Duration::from_secs_f64(60.0 + 4.0 * n as f64 * t_hash_ms / 1000.0);
+        let now = loop {
+            let now = counts(&stack.db).await?;
+            if now[0] == 0 {
+                break now;
+            }
+            if t0.elapsed() > limit {
+                bail!("{} registrations still pending after {limit:?}", now[0]);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let seconds = t0.elapsed().as_secs_f64();
+        let worker_rss = watch.finish().await;
+        for pid in pids {
+            stack.kill(pid).await?;
+        }
+        let completed = now[1] - before[1];
+        let per_s = completed as f64 / seconds;
+        drains.push(Drain {
+            workers,
+            n,
+            completed,
+            rejected: now[2] - before[2],
+            failed: now[3] - before[3],
+            seconds,
+            per_s,
+            ratio_to_bound: per_s / bound,
+            worker_rss,
+        });
+    }
+    Ok(drains)
+}

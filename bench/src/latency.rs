@@ -1,0 +1,98 @@
+//! Latency when idle: sequential registrations against the whole system at
+//! rest. register → completed is the time to the 201 of `Prefer: wait=30`
+//! (answered when the request completes); register → email is the time
+//! until MailDev's API lists a message for the address (polled every 20 ms).
+
+use std::time::Duration;
+
+use anyhow::bail;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::{
+    data::body,
+    e2e::register,
+    infra::Infra,
+    stack::{Service, Stack},
+    stats::{summarize, Summary},
+};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    pub n: usize,
+    pub to_completed: Summary,
+    pub to_email: Summary,
+    /// Registrations that did not answer 201 or whose email never came.
+    pub failures: usize,
+}
+
+const WARMUP: usize = 3;
+
+pub async fn run(infra: &Infra, n: usize) -> anyhow::Result<Latency> {
+    let mut stack = Stack::create(infra, "latency").await?;
+    let result = measure(infra, &mut stack, n).await;
+    stack.destroy().await?;
+    result
+}
+
+async fn email_arrived(infra: &Infra, address: &str) -> anyhow::Result<bool> {
+    let found: Vec<Value> = infra
+        .http
+        .get(format!("{}/api/email", infra.maildev_url))
+        .query(&[("to.address", address)])
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(!found.is_empty())
+}
+
+async fn measure(infra: &Infra, stack: &mut Stack<'_>, n: usize) -> anyhow::Result<Latency> {
+    stack.start(Service::Intake, &[]).await?;
+    stack.start(Service::Registration, &[]).await?;
+    stack.start(Service::Notification, &[]).await?;
+    let prefix = format!("{}lat.", infra.email_prefix());
+    let mut completed = Vec::new();
+    let mut emailed = Vec::new();
+    let mut failures = 0;
+    let mut in_a_row = 0;
+    for i in 0..(WARMUP + n) as u64 {
+        let body = body(&prefix, i, false);
+        let address = body["email"].as_str().unwrap_or_default().to_owned();
+        let bytes = serde_json::to_vec(&body)?;
+        let t0 = Instant::now();
+        let status = register(&infra.http, &stack.base_url, bytes, Some(30)).await?;
+        let t_completed = t0.elapsed();
+        let mut t_email = None;
+        if status == 201 {
+            let deadline = t0 + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if email_arrived(infra, &address).await? {
+                    t_email = Some(t0.elapsed());
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let Some(t_email) = t_email else {
+            failures += 1;
+            in_a_row += 1;
+            if in_a_row >= 3 {
+                bail!("three registrations in a row did not complete with an email (last answer {status})");
+            }
+            continue;
+        };
+        in_a_row = 0;
+        if i as usize >= WARMUP {
+            completed.push(t_completed.as_secs_f64() * 1000.0);
+            emailed.push(t_email.as_secs_f64() * 1000.0);
+        }
+    }
+    Ok(Latency {
+        n,
+        to_completed: summarize(completed),
+        to_email: summarize(emailed),
+        failures,
+    })
+}

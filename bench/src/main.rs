@@ -1,0 +1,242 @@
+//! `bench`: measures the real system on this machine, against the servers
+//! `scripts/services up` runs on loopback, starting the release binaries
+//! itself (one fresh database and vhost per phase). Run it with `bench/run`
+//! (`--quick` for a smoke run). Phases: the bcrypt bound, end to end
+//! drain, intake against raw publishing, idle latency, memory under a
+//! backlog. Prints a table and writes it, with every raw figure, as JSON
+//! and a PNG plot to `bench/results/` (timestamped, and `latest.*`).
+
+#![allow(clippy::print_stdout)]
+
+mod bcrypt_bound;
+mod data;
+mod e2e;
+mod infra;
+mod intake;
+mod latency;
+mod memory;
+mod plot;
+mod report;
+mod rss;
+mod stack;
+mod stats;
+
+use std::{collections::BTreeMap, path::PathBuf, time::Duration};
+
+use anyhow::{bail, Context};
+use tokio::time::Instant;
+
+use crate::{
+    infra::Infra,
+    report::{Meta, Report},
+};
+
+const PHASES: [&str; 5] = ["bcrypt", "e2e", "intake", "latency", "memory"];
+
+struct Args {
+    quick: bool,
+    only: Vec<String>,
+    out: PathBuf,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut args = Args {
+        quick: false,
+        only: PHASES.map(String::from).to_vec(),
+        out: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/results")),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--quick" => args.quick = true,
+            "--only" => {
+                let list = it.next().context("--only needs a list, e.g. e2e,intake")?;
+                args.only = list.split(',').map(str::to_owned).collect();
+                if let Some(bad) = args.only.iter().find(|p| !PHASES.contains(&p.as_str())) {
+                    bail!("unknown phase {bad:?}; phases: {}", PHASES.join(","));
+                }
+            }
+            "--out" => args.out = it.next().context("--out needs a directory")?.into(),
+            "-h" | "--help" => {
+                println!(
+                    "usage: bench [--quick] [--only {}] [--out DIR]",
+                    PHASES.join(",")
+                );
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other:?} (try --help)"),
+        }
+    }
+    Ok(args)
+}
+
+async fn interrupted() -> &'static str {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
+}
+
+fn say(what: &str) {
+    eprintln!("[bench] {what}");
+}
+
+/// Runs the chosen phases; a failed phase is recorded and the rest go on.
+async fn run_phases(args: &Args, infra: &Infra, report: &mut Report) {
+    let q = args.quick;
+    let on = |p: &str| args.only.iter().any(|o| o == p);
+    // Every later figure is read against the bcrypt bound, so it always runs.
+    say("bcrypt: timing cost-12 hashes");
+    match bcrypt_bound::run(10).await {
+        Ok(b) => report.bcrypt = Some(b),
+        Err(e) => {
+            report.errors.insert("bcrypt", format!("{e:#}"));
+            return;
+        }
+    }
+    let (t_hash, bound) = report
+        .bcrypt
+        .as_ref()
+        .map_or((250.0, 8.0), |b| (b.t_hash_ms, b.bound_per_s));
+    if on("e2e") {
+        let n = if q { 60 } else { 200 };
+        say(&format!(
+            "end to end: draining {n} registrations with 1, then 2 workers"
+        ));
+        match e2e::run(infra, n, t_hash, bound).await {
+            Ok(d) => report.end_to_end = Some(d),
+            Err(e) => {
+                report.errors.insert("e2e", format!("{e:#}"));
+            }
+        }
+    }
+    if on("intake") {
+        let settings = intake::Settings {
+            clients: 64,
+            warmup: Duration::from_secs(if q { 1 } else { 2 }),
+            window: Duration::from_secs(if q { 5 } else { 20 }),
+        };
+        say(&format!(
+            "intake: {} clients for {:?}, then raw publishes as long",
+            settings.clients, settings.window
+        ));
+        match Box::pin(intake::run(infra, &settings)).await {
+            Ok(i) => report.intake = Some(i),
+            Err(e) => {
+                report.errors.insert("intake", format!("{e:#}"));
+            }
+        }
+    }
+    if on("latency") {
+        let n = if q { 30 } else { 200 };
+        say(&format!(
+            "latency: {n} sequential registrations on an idle system"
+        ));
+        match latency::run(infra, n).await {
+            Ok(l) => report.latency = Some(l),
+            Err(e) => {
+                report.errors.insert("latency", format!("{e:#}"));
+            }
+        }
+    }
+    if on("memory") {
+        let backlog = if q { 10_000 } else { 100_000 };
+        let settle = Duration::from_secs(if q { 3 } else { 5 });
+        say(&format!(
+            "memory: worker RSS idle, then with {backlog} queued"
+        ));
+        match memory::run(infra, backlog, settle).await {
+            Ok(m) => report.memory = Some(m),
+            Err(e) => {
+                report.errors.insert("memory", format!("{e:#}"));
+            }
+        }
+    }
+}
+
+fn write_outputs(args: &Args, report: &Report, stamp: &str) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.out)?;
+    let json = args.out.join(format!("bench-{stamp}.json"));
+    std::fs::write(&json, serde_json::to_string_pretty(report)? + "\n")?;
+    std::fs::copy(&json, args.out.join("latest.json"))?;
+    say(&format!("wrote {}", json.display()));
+    if let Some(intake) = &report.intake {
+        let png = args.out.join(format!("bench-{stamp}.png"));
+        let title = format!(
+            "Intake vs raw publish ({} run, {} UTC, {} cores)",
+            report.meta.mode, report.meta.started_at, report.meta.cores
+        );
+        match plot::draw(&png, intake, &title) {
+            Ok(()) => {
+                std::fs::copy(&png, args.out.join("latest.png"))?;
+                say(&format!("wrote {}", png.display()));
+            }
+            Err(e) => say(&format!("no plot: {e:#}")),
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = parse_args()?;
+    let started = chrono::Utc::now();
+    let stamp = started.format("%Y%m%dT%H%M%SZ").to_string();
+    let log_dir = args.out.join("logs").join(&stamp);
+    std::fs::create_dir_all(&log_dir)?;
+    let infra = Infra::from_env(log_dir.clone())?;
+    data::check_bodies(&infra.email_prefix())?;
+    say(&format!(
+        "run {}; service logs in {}",
+        infra.run_id,
+        log_dir.display()
+    ));
+    let mut report = Report {
+        meta: Meta {
+            started_at: started.format("%Y-%m-%d %H:%M:%S").to_string(),
+            mode: if args.quick { "quick" } else { "default" },
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            git_rev: std::env::var("BENCH_GIT_REV")
+                .ok()
+                .filter(|s| !s.is_empty()),
+            total_seconds: 0.0,
+        },
+        table: Vec::new(),
+        bcrypt: None,
+        end_to_end: None,
+        intake: None,
+        latency: None,
+        memory: None,
+        errors: BTreeMap::new(),
+    };
+    let t0 = Instant::now();
+    let signal = tokio::select! {
+        () = run_phases(&args, &infra, &mut report) => None,
+        s = interrupted() => Some(s),
+    };
+    // The phase future is gone, and with it every child (kill_on_drop).
+    infra.cleanup().await;
+    if let Some(signal) = signal {
+        bail!("interrupted by {signal}: services stopped, databases and vhosts removed");
+    }
+    report.meta.total_seconds = t0.elapsed().as_secs_f64();
+    report.tabulate();
+    println!(
+        "\nbench ({} run, {} UTC, {} cores, rev {}, {:.0} s)\n",
+        report.meta.mode,
+        report.meta.started_at,
+        report.meta.cores,
+        report.meta.git_rev.as_deref().unwrap_or("?"),
+        report.meta.total_seconds
+    );
+    print!("{}", report.render());
+    write_outputs(&args, &report, &stamp)?;
+    if !report.errors.is_empty() {
+        bail!("{} phase(s) failed", report.errors.len());
+    }
+    Ok(())
+}

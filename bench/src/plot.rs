@@ -1,0 +1,156 @@
+//! The PNG: throughput and latency percentiles over time for the intake run
+//! and its raw-publish baseline. Drawn with plotters into a buffer (text with
+//! a TrueType font read at run time, no fontconfig) and encoded with `png`.
+
+use std::{io::BufWriter, path::Path};
+
+use anyhow::{anyhow, Context};
+use plotters::prelude::*;
+
+use crate::{intake::Intake, stats::Point};
+
+/// Debian's fonts-dejavu-core, which bench/run installs when missing.
+const DEFAULT_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+const FONT: &str = "sans-serif";
+const W: u32 = 1200;
+const H: u32 = 900;
+const INTAKE: RGBColor = RGBColor(31, 119, 180);
+const BASELINE: RGBColor = RGBColor(214, 39, 40);
+
+fn load_font() -> anyhow::Result<()> {
+    let path = std::env::var("BENCH_FONT").unwrap_or_else(|_| DEFAULT_FONT.into());
+    let bytes = std::fs::read(&path).with_context(|| format!("reading the font {path}"))?;
+    // Registered once per process; plotters wants the bytes for 'static.
+    let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+    plotters::style::register_font(FONT, FontStyle::Normal, bytes)
+        .map_err(|_| anyhow!("{path} is not a usable TrueType font"))
+}
+
+fn max_of(points: &[&[Point]], f: fn(&Point) -> f64) -> f64 {
+    points
+        .iter()
+        .flat_map(|s| s.iter().map(f))
+        .fold(1.0, f64::max)
+}
+
+fn line(points: &[Point], f: fn(&Point) -> f64) -> Vec<(f64, f64)> {
+    points
+        .iter()
+        .filter(|p| p.per_s > 0.0)
+        .map(|p| (p.t_s, f(p)))
+        .collect()
+}
+
+pub fn draw(path: &Path, data: &Intake, title: &str) -> anyhow::Result<()> {
+    load_font()?;
+    let mut buffer = vec![255u8; (W * H * 3) as usize];
+    render(&mut buffer, data, title).map_err(|e| anyhow!("drawing the plot: {e}"))?;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut encoder = png::Encoder::new(BufWriter::new(file), W, H);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(&buffer)?;
+    writer.finish()?;
+    Ok(())
+}
+
+fn render(buffer: &mut [u8], data: &Intake, title: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let root = BitMapBackend::with_buffer(buffer, (W, H)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let root = root.titled(title, (FONT, 24))?;
+    let (top, bottom) = root.split_vertically(H / 2 - 20);
+    let (ia, ba) = (&data.intake.series[..], &data.baseline.series[..]);
+    let seconds = data.intake.seconds.max(data.baseline.seconds);
+
+    let y_max = max_of(&[ia, ba], |p| p.per_s) * 1.15;
+    let mut chart = ChartBuilder::on(&top)
+        .caption(
+            format!(
+                "Throughput per 0.5 s, {} concurrent clients (warm-up excluded)",
+                data.intake.clients
+            ),
+            (FONT, 18),
+        )
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..seconds, 0.0..y_max)?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds")
+        .y_desc("per second")
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 15))
+        .draw()?;
+    chart
+        .draw_series(LineSeries::new(
+            line(ia, |p| p.per_s),
+            INTAKE.stroke_width(2),
+        ))?
+        .label(format!(
+            "intake-api: 202 accepted/s (mean {:.0})",
+            data.intake.per_s
+        ))
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], INTAKE.stroke_width(2)));
+    chart
+        .draw_series(LineSeries::new(
+            line(ba, |p| p.per_s),
+            BASELINE.stroke_width(2),
+        ))?
+        .label(format!(
+            "raw confirmed publish, {} B (mean {:.0})",
+            data.message_bytes, data.baseline.per_s
+        ))
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BASELINE.stroke_width(2)));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .label_font((FONT, 14))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+
+    let y_max = max_of(&[ia, ba], |p| p.p99_ms) * 1.15;
+    let mut chart = ChartBuilder::on(&bottom)
+        .caption("Latency percentiles per 0.5 s", (FONT, 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..seconds, 0.0..y_max)?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds")
+        .y_desc("milliseconds")
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 15))
+        .draw()?;
+    let series: [(&[Point], &str, RGBColor, bool); 4] = [
+        (ia, "intake-api p99", INTAKE, true),
+        (ia, "intake-api p50", INTAKE, false),
+        (ba, "raw publish p99", BASELINE, true),
+        (ba, "raw publish p50", BASELINE, false),
+    ];
+    for (points, label, color, p99) in series {
+        let pick: fn(&Point) -> f64 = if p99 { |p| p.p99_ms } else { |p| p.p50_ms };
+        let style = color.stroke_width(if p99 { 2 } else { 1 });
+        let drawn = if p99 {
+            chart.draw_series(LineSeries::new(line(points, pick), style))?
+        } else {
+            chart.draw_series(DashedLineSeries::new(line(points, pick), 6, 4, style))?
+        };
+        drawn
+            .label(label)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], style));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font((FONT, 14))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}

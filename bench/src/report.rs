@@ -1,0 +1,255 @@
+//! The figures of a run: the table printed on stdout, with each target
+//! beside its figure (PASS/FAIL), and the same rows plus every raw figure
+//! in the JSON written next to the plot.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::{bcrypt_bound::Bcrypt, e2e::Drain, intake::Intake, latency::Latency, memory::Memory};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Meta {
+    pub started_at: String,
+    pub mode: &'static str,
+    pub cores: usize,
+    pub git_rev: Option<String>,
+    pub total_seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub figure: String,
+    pub measured: String,
+    pub target: Option<String>,
+    pub pass: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub meta: Meta,
+    pub table: Vec<Row>,
+    pub bcrypt: Option<Bcrypt>,
+    pub end_to_end: Option<Vec<Drain>>,
+    pub intake: Option<Intake>,
+    pub latency: Option<Latency>,
+    pub memory: Option<Memory>,
+    /// Phases that failed, with why.
+    pub errors: BTreeMap<&'static str, String>,
+}
+
+fn row(figure: String, measured: String) -> Row {
+    Row {
+        figure,
+        measured,
+        target: None,
+        pass: None,
+    }
+}
+
+fn check(figure: String, measured: String, target: String, pass: bool) -> Row {
+    Row {
+        figure,
+        measured,
+        target: Some(target),
+        pass: Some(pass),
+    }
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+impl Report {
+    /// Fills `table` from the figures.
+    pub fn tabulate(&mut self) {
+        let mut t = Vec::new();
+        if let Some(b) = &self.bcrypt {
+            t.push(row(
+                format!("bcrypt cost-{} hash, median of {}", b.cost, b.samples),
+                format!(
+                    "{:.1} ms (min {:.1}, max {:.1})",
+                    b.t_hash_ms, b.min_ms, b.max_ms
+                ),
+            ));
+            t.push(row(
+                format!("bcrypt bound = cores / t_hash ({} cores)", b.cores),
+                format!("{:.2} registrations/s", b.bound_per_s),
+            ));
+            t.push(row(
+                format!("bcrypt, {} threads hashing at once", b.cores),
+                format!("{:.2} hashes/s", b.parallel_per_s),
+            ));
+        }
+        for d in self.end_to_end.iter().flatten() {
+            let mut measured = format!(
+                "{:.2}/s = {:.1}% of bound ({:.1} s)",
+                d.per_s,
+                d.ratio_to_bound * 100.0,
+                d.seconds
+            );
+            if d.rejected + d.failed > 0 {
+                measured += &format!(", {} rejected, {} failed", d.rejected, d.failed);
+            }
+            t.push(check(
+                format!("end to end, {} worker(s), backlog {}", d.workers, d.n),
+                measured,
+                ">= 90% of bound".into(),
+                d.ratio_to_bound >= 0.9 && d.rejected + d.failed == 0,
+            ));
+        }
+        if let Some(i) = &self.intake {
+            let (a, b) = (&i.intake, &i.baseline);
+            let errors: u64 = a.errors.values().sum();
+            let mut measured = format!("{:.0}/s", a.per_s);
+            if errors > 0 {
+                measured += &format!(" ({errors} errors: {:?})", a.errors);
+            }
+            t.push(check(
+                format!("intake 202/s, {} clients, {:.0} s", a.clients, a.seconds),
+                measured,
+                ">= 5000/s".into(),
+                a.per_s >= 5000.0,
+            ));
+            t.push(check(
+                "intake latency p50 / p99 / max".into(),
+                format!(
+                    "{:.1} / {:.1} / {:.1} ms",
+                    a.latency.p50_ms, a.latency.p99_ms, a.latency.max_ms
+                ),
+                "p99 < 50 ms".into(),
+                a.latency.p99_ms < 50.0,
+            ));
+            t.push(row(
+                format!("raw confirmed publish, {} B, quorum queue", i.message_bytes),
+                format!(
+                    "{:.0}/s; p50 / p99 {:.1} / {:.1} ms",
+                    b.per_s, b.latency.p50_ms, b.latency.p99_ms
+                ),
+            ));
+            t.push(check(
+                "intake / raw publish".into(),
+                format!("{:.1}%", i.ratio * 100.0),
+                ">= 70%".into(),
+                i.ratio >= 0.7,
+            ));
+            t.push(check(
+                "every 202 is in the queue".into(),
+                format!(
+                    "{} queued, {} accepted",
+                    i.queued_after_intake, i.accepted_in_all
+                ),
+                "equal".into(),
+                u64::from(i.queued_after_intake) == i.accepted_in_all,
+            ));
+            for p in &i.rss {
+                let figure = format!("{} peak RSS during intake", p.service);
+                let measured = format!("{:.1} MiB", p.mib());
+                t.push(if p.service == "intake-api" {
+                    check(figure, measured, "< 64 MiB".into(), p.mib() < 64.0)
+                } else {
+                    row(figure, measured)
+                });
+            }
+        }
+        if let (Some(l), Some(b)) = (&self.latency, &self.bcrypt) {
+            let (c, e) = (&l.to_completed, &l.to_email);
+            let mut fails = String::new();
+            if l.failures > 0 {
+                fails = format!(", {} failed", l.failures);
+            }
+            t.push(check(
+                format!("idle register -> completed p50 / p99, n={}", l.n),
+                format!("{:.0} / {:.0} ms{fails}", c.p50_ms, c.p99_ms),
+                format!("p50 <= t_hash + 50 = {:.0} ms", b.t_hash_ms + 50.0),
+                c.p50_ms <= b.t_hash_ms + 50.0,
+            ));
+            t.push(check(
+                "idle register -> email p50 / p99".into(),
+                format!("{:.0} / {:.0} ms", e.p50_ms, e.p99_ms),
+                format!("p50 <= t_hash + 250 = {:.0} ms", b.t_hash_ms + 250.0),
+                e.p50_ms <= b.t_hash_ms + 250.0,
+            ));
+        }
+        for d in self.end_to_end.iter().flatten().filter(|d| d.workers == 1) {
+            for p in &d.worker_rss {
+                t.push(row(
+                    format!("{} peak RSS, draining {}", p.service, d.n),
+                    format!("{:.1} MiB", p.mib()),
+                ));
+            }
+        }
+        if let Some(m) = &self.memory {
+            t.push(check(
+                format!(
+                    "worker RSS idle -> {} queued (prefetch {})",
+                    m.backlog, m.prefetch
+                ),
+                format!(
+                    "{:.1} -> {:.1} MiB ({:+.1}%, {} still queued)",
+                    mib(m.idle_rss_kib),
+                    mib(m.loaded_rss_kib),
+                    m.growth_pct,
+                    m.queued_at_sample
+                ),
+                "within 10% of idle".into(),
+                m.growth_pct.abs() <= 10.0,
+            ));
+        }
+        for (phase, error) in &self.errors {
+            // The whole message is in the JSON; the table gets its start.
+            let short: String = error.chars().take(100).collect();
+            t.push(check(
+                format!("{phase} phase"),
+                format!("error: {short}"),
+                "runs".into(),
+                false,
+            ));
+        }
+        self.table = t;
+    }
+
+    /// The table as text.
+    pub fn render(&self) -> String {
+        let heads = ["figure", "measured", "target", "result"];
+        let cells: Vec<[String; 4]> = self
+            .table
+            .iter()
+            .map(|r| {
+                [
+                    r.figure.clone(),
+                    r.measured.clone(),
+                    r.target.clone().unwrap_or_default(),
+                    r.pass
+                        .map(|p| if p { "PASS" } else { "FAIL" }.to_owned())
+                        .unwrap_or_default(),
+                ]
+            })
+            .collect();
+        let mut widths = heads.map(str::len);
+        for c in &cells {
+            for (w, s) in widths.iter_mut().zip(c) {
+                *w = (*w).max(s.chars().count());
+            }
+        }
+        let line = |c: [&str; 4]| {
+            let mut s = String::new();
+            for (k, (cell, w)) in c.iter().zip(widths).enumerate() {
+                let pad = if k == 3 {
+                    0
+                } else {
+                    w - cell.chars().count() + 2
+                };
+                s += cell;
+                s += &" ".repeat(pad);
+            }
+            s.trim_end().to_owned() + "\n"
+        };
+        let mut out = line(heads);
+        out += &line(widths.map(|w| "-".repeat(w)).each_ref().map(String::as_str));
+        for c in &cells {
+            out += &line(c.each_ref().map(String::as_str));
+        }
+        out
+    }
+}
