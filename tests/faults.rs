@@ -195,9 +195,9 @@ async fn sigterm_to_each_service_mid_batch() {
     let (answers, exits) = tokio::join!(batch.submit(&api, 4), async {
         let mut exits = Vec::new();
         for (service, sql, n) in [
-            (Service::Registration, FINAL_REQUESTS, 30),
-            (Service::Notification, SENT_EMAILS, 40),
-            (Service::Intake, ALL_REQUESTS, 150),
+            (Service::Intake, ALL_REQUESTS, 60),
+            (Service::Registration, FINAL_REQUESTS, 90),
+            (Service::Notification, SENT_EMAILS, 80),
         ] {
             mid_batch(&db, &format!("{name}: {}", service.binary()), sql, n).await;
             let status = stack.terminate(service, EXIT).await;

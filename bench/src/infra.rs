@@ -4,11 +4,12 @@
 //! after an error or Ctrl-C, by [`Infra::cleanup`] at exit; and the emails
 //! the run's registrations produced, deleted from the sink at exit.
 
-use std::{path::PathBuf, sync::Mutex, time::Duration};
+use std::{collections::BTreeMap, path::PathBuf, sync::Mutex, time::Duration};
 
 use anyhow::{bail, Context};
 use base64::{engine::general_purpose::STANDARD as B64, Engine as _};
 use rand::RngCore;
+use serde::Serialize;
 use serde_json::{json, Value};
 use shared::{
     config::{AppEnv, Vars},
@@ -43,7 +44,18 @@ pub struct Infra {
     pub phi_key: String,
     pub keyring: Keyring,
     pub http: reqwest::Client,
+    /// `BENCH_SERVICE_ENV`: extra `NAME=value` words for every service, to
+    /// try a setting (e.g. `DATABASE_MAX_CONNECTIONS=50`) without editing.
+    pub service_env: Vec<(String, String)>,
     leftovers: Mutex<Vec<String>>,
+    problems: Mutex<BTreeMap<String, LogProblems>>,
+}
+
+/// WARN/ERROR lines the services logged during one phase.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogProblems {
+    pub lines: usize,
+    pub first: Option<String>,
 }
 
 impl Infra {
@@ -60,6 +72,14 @@ impl Infra {
             let map = std::collections::HashMap::from([("PHI_ENCRYPTION_KEY", phi_key.as_str())]);
             Keyring::from_vars(&Vars(&map), AppEnv::Test).context("building the keyring")?
         };
+        let service_env = var("BENCH_SERVICE_ENV", "")
+            .split_whitespace()
+            .map(|word| {
+                word.split_once('=')
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .with_context(|| format!("BENCH_SERVICE_ENV: {word:?} is not NAME=value"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
         Ok(Self {
             admin_db_url: var(
@@ -81,13 +101,29 @@ impl Infra {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()?,
+            service_env,
             leftovers: Mutex::new(Vec::new()),
+            problems: Mutex::new(BTreeMap::new()),
         })
     }
 
     /// The prefix of every email address this run registers.
     pub fn email_prefix(&self) -> String {
         format!("bench.{}.", self.run_id)
+    }
+
+    pub fn record_problems(&self, phase: &str, lines: usize, first: Option<String>) {
+        if lines > 0 {
+            let mut map = self.problems.lock().unwrap_or_else(|e| e.into_inner());
+            map.insert(phase.to_owned(), LogProblems { lines, first });
+        }
+    }
+
+    pub fn problems(&self) -> BTreeMap<String, LogProblems> {
+        self.problems
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn remember(&self, name: &str, keep: bool) {

@@ -15,6 +15,7 @@ mod infra;
 mod intake;
 mod latency;
 mod memory;
+mod noise;
 mod plot;
 mod report;
 mod rss;
@@ -204,6 +205,12 @@ async fn main() -> anyhow::Result<()> {
                 .ok()
                 .filter(|s| !s.is_empty()),
             total_seconds: 0.0,
+            cpu_busy_before_pct: noise::cpu_busy_pct(Duration::from_secs(1)).await,
+            service_env: infra
+                .service_env
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect(),
         },
         table: Vec::new(),
         bcrypt: None,
@@ -212,7 +219,14 @@ async fn main() -> anyhow::Result<()> {
         latency: None,
         memory: None,
         errors: BTreeMap::new(),
+        log_problems: BTreeMap::new(),
     };
+    if report.meta.cpu_busy_before_pct > 25.0 {
+        say(&format!(
+            "warning: the CPUs were {:.0}% busy before the run: other work will lower every figure",
+            report.meta.cpu_busy_before_pct
+        ));
+    }
     let t0 = Instant::now();
     let signal = tokio::select! {
         () = run_phases(&args, &infra, &mut report) => None,
@@ -224,14 +238,16 @@ async fn main() -> anyhow::Result<()> {
         bail!("interrupted by {signal}: services stopped, databases and vhosts removed");
     }
     report.meta.total_seconds = t0.elapsed().as_secs_f64();
+    report.log_problems = infra.problems();
     report.tabulate();
     println!(
-        "\nbench ({} run, {} UTC, {} cores, rev {}, {:.0} s)\n",
+        "\nbench ({} run, {} UTC, {} cores, rev {}, {:.0} s; CPUs {:.0}% busy before)\n",
         report.meta.mode,
         report.meta.started_at,
         report.meta.cores,
         report.meta.git_rev.as_deref().unwrap_or("?"),
-        report.meta.total_seconds
+        report.meta.total_seconds,
+        report.meta.cpu_busy_before_pct
     );
     print!("{}", report.render());
     write_outputs(&args, &report, &stamp)?;

@@ -81,6 +81,8 @@ fn render(buffer: &mut [u8], data: &Intake, title: &str) -> Result<(), Box<dyn s
         .configure_mesh()
         .x_desc("seconds")
         .y_desc("per second")
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| format!("{v:.0}"))
         .label_style((FONT, 14))
         .axis_desc_style((FONT, 15))
         .draw()?;
@@ -123,6 +125,8 @@ fn render(buffer: &mut [u8], data: &Intake, title: &str) -> Result<(), Box<dyn s
         .configure_mesh()
         .x_desc("seconds")
         .y_desc("milliseconds")
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| format!("{v:.0}"))
         .label_style((FONT, 14))
         .axis_desc_style((FONT, 15))
         .draw()?;
@@ -134,7 +138,7 @@ fn render(buffer: &mut [u8], data: &Intake, title: &str) -> Result<(), Box<dyn s
     ];
     for (points, label, color, p99) in series {
         let pick: fn(&Point) -> f64 = if p99 { |p| p.p99_ms } else { |p| p.p50_ms };
-        let style = color.stroke_width(if p99 { 2 } else { 1 });
+        let style = color.stroke_width(2);
         let drawn = if p99 {
             chart.draw_series(LineSeries::new(line(points, pick), style))?
         } else {

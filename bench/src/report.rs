@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::{bcrypt_bound::Bcrypt, e2e::Drain, intake::Intake, latency::Latency, memory::Memory};
+use crate::{
+    bcrypt_bound::Bcrypt, e2e::Drain, infra::LogProblems, intake::Intake, latency::Latency,
+    memory::Memory,
+};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Meta {
@@ -15,6 +18,11 @@ pub struct Meta {
     pub cores: usize,
     pub git_rev: Option<String>,
     pub total_seconds: f64,
+    /// How busy the CPUs were in the second before the run: anything else
+    /// running makes every figure lower.
+    pub cpu_busy_before_pct: f64,
+    /// `BENCH_SERVICE_ENV`, when set: settings the services ran with.
+    pub service_env: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -36,6 +44,8 @@ pub struct Report {
     pub memory: Option<Memory>,
     /// Phases that failed, with why.
     pub errors: BTreeMap<&'static str, String>,
+    /// Phases whose services logged warnings or errors.
+    pub log_problems: BTreeMap<String, LogProblems>,
 }
 
 fn row(figure: String, measured: String) -> Row {
@@ -194,6 +204,16 @@ impl Report {
                 ),
                 "within 10% of idle".into(),
                 m.growth_pct.abs() <= 10.0,
+            ));
+        }
+        for (phase, p) in &self.log_problems {
+            let first = p.first.as_deref().unwrap_or_default();
+            let short: String = first.chars().take(100).collect();
+            t.push(check(
+                format!("service logs, {phase} phase"),
+                format!("{} WARN/ERROR lines, first: {short}", p.lines),
+                "none".into(),
+                false,
             ));
         }
         for (phase, error) in &self.errors {

@@ -12,7 +12,7 @@ use tokio::{
     time::Instant,
 };
 
-use crate::infra::Infra;
+use crate::{infra::Infra, noise::log_problems};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
@@ -40,6 +40,7 @@ struct Proc {
 
 pub struct Stack<'a> {
     infra: &'a Infra,
+    phase: String,
     pub name: String,
     pub db: PgPool,
     pub amqp_url: String,
@@ -86,6 +87,7 @@ impl<'a> Stack<'a> {
         let db = PgPool::connect(&database_url).await?;
         Ok(Stack {
             infra,
+            phase: phase.to_owned(),
             name,
             db,
             amqp_url,
@@ -129,6 +131,7 @@ impl<'a> Stack<'a> {
             format!("http://{addr}")
         };
         cmd.envs(extra.iter().map(|(k, v)| (*k, v)));
+        cmd.envs(self.infra.service_env.iter().map(|(k, v)| (k, v)));
         let child = cmd
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
@@ -209,6 +212,8 @@ impl<'a> Stack<'a> {
             proc.child.kill().await.ok();
         }
         self.db.close().await;
+        let (lines, first) = log_problems(&self.infra.log_dir, &self.name);
+        self.infra.record_problems(&self.phase, lines, first);
         self.infra.destroy(&self.name).await
     }
 }

@@ -6,7 +6,7 @@ use std::{collections::HashMap, fmt::Display, str::FromStr, time::Duration};
 
 use secrecy::SecretString;
 
-use crate::crypto::Keyring;
+use crate::{broker::Topology, crypto::Keyring};
 
 /// A variable that is missing or malformed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -149,6 +149,8 @@ pub struct CommonConfig {
     /// `SHUTDOWN_TIMEOUT`, default 30 s: how long in-flight work may take
     /// to finish after SIGTERM.
     pub shutdown_timeout: Duration,
+    /// The broker topology every service declares alike.
+    pub topology: Topology,
 }
 
 impl CommonConfig {
@@ -178,6 +180,10 @@ impl CommonConfig {
             keyring: Keyring::from_vars(vars, app_env)?,
             db_max_connections: vars.parse_or("DATABASE_MAX_CONNECTIONS", 10)?,
             shutdown_timeout: vars.duration_or("SHUTDOWN_TIMEOUT", Duration::from_secs(30))?,
+            topology: Topology {
+                request_queue_max_length: vars.parse_or("REQUEST_QUEUE_MAX_LENGTH", 250_000)?,
+                ..Topology::default()
+            },
         })
     }
 }

@@ -10,6 +10,7 @@ pub mod db;
 pub mod domain;
 pub mod health;
 pub mod messages;
+pub mod metrics;
 pub mod partner;
 pub mod retry;
 pub mod shutdown;

@@ -118,15 +118,20 @@ impl Api {
         self.register_with(index, body, None).await
     }
 
-    /// Registers with an optional `Idempotency-Key` header.
+    /// Registers with an optional `Idempotency-Key` header. Like a client
+    /// would, it tries again (for up to 10 s) while the connection is
+    /// refused: the request never reached the server (intake-api restarting).
     pub async fn register_with(&self, index: usize, body: &Value, key: Option<&str>) -> Answer {
-        let mut request = self
-            .http
-            .post(format!("{}/api/v1/patient/register", self.base_url))
-            .json(body);
-        if let Some(key) = key {
-            request = request.header("idempotency-key", key);
-        }
+        let send = || {
+            let mut request = self
+                .http
+                .post(format!("{}/api/v1/patient/register", self.base_url))
+                .json(body);
+            if let Some(key) = key {
+                request = request.header("idempotency-key", key);
+            }
+            request.send()
+        };
         let mut answer = Answer {
             index,
             code: None,
@@ -134,7 +139,17 @@ impl Api {
             retry_after: false,
             error: None,
         };
-        match request.send().await {
+        let mut sent = send().await;
+        for _ in 0..50 {
+            match &sent {
+                Err(e) if e.is_connect() => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    sent = send().await;
+                }
+                _ => break,
+            }
+        }
+        match sent {
             Ok(response) => {
                 answer.code = Some(response.status().as_u16());
                 answer.retry_after = response.headers().contains_key("retry-after");

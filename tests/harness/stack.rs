@@ -328,7 +328,13 @@ impl Stack {
         &self.log_dir
     }
 
+    /// Where a service answers `/health/*` and `/metrics`.
+    pub fn health_url(&self, service: Service) -> String {
+        self.health[&service].clone()
+    }
+
     /// Changes one variable for services started from now on.
+
     pub fn set_env(&mut self, name: &'static str, value: impl Into<String>) {
         self.env.insert(name, value.into());
     }

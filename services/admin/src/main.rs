@@ -17,7 +17,7 @@ use std::time::Duration;
 use admin::{dlq, reseal};
 use anyhow::Context;
 use shared::{
-    broker::{Broker, Topology},
+    broker::Broker,
     config::{CommonConfig, ProcessEnv, Vars},
     partner,
 };
@@ -77,7 +77,7 @@ async fn main() -> anyhow::Result<()> {
                 .first()
                 .map_or(Ok(100), |n| n.parse())
                 .context("N must be a number")?;
-            let broker = Broker::new(&config.amqp_url, Topology::default(), 2)?;
+            let broker = Broker::new(&config.amqp_url, config.topology.clone(), 2)?;
             let conn = broker.connection().await?;
             let channel = conn.create_channel().await?;
             if *verb == "list" {

@@ -20,12 +20,7 @@ mod routes;
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
-use shared::{
-    broker::{Broker, Topology},
-    crypto::Keyring,
-    db,
-    shutdown::Shutdown,
-};
+use shared::{broker::Broker, crypto::Keyring, db, shutdown::Shutdown};
 use sqlx::PgPool;
 
 use crate::config::IntakeConfig;
@@ -124,7 +119,7 @@ pub async fn run(config: IntakeConfig, shutdown: Shutdown) -> anyhow::Result<()>
         .context("applying migrations")?;
     let broker = Broker::new(
         &config.common.amqp_url,
-        Topology::default(),
+        config.common.topology.clone(),
         config.publish_channels,
     )?;
     let outcomes = outcomes::Outcomes::default();

@@ -8,6 +8,7 @@ use std::time::Duration;
 use shared::{
     broker::{Incoming, Outcome},
     messages::PatientEvent,
+    metrics::metrics,
     retry,
     shutdown::Shutdown,
     token::VerificationToken,
@@ -164,8 +165,12 @@ impl Notifier {
                 .send_verification(to, token, &self.public_base_url, self.token_ttl)
                 .await
             {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    metrics().emails_sent.inc();
+                    return Ok(());
+                }
                 Err(e) => {
+                    metrics().emails_failed.inc();
                     tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "SMTP send failed");
                     if self.shutdown.is_triggered() {
                         return Err(Failure::Transient(

@@ -11,7 +11,7 @@ use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use shared::{
-    broker::{consume, topology::NOTIFICATION_QUEUE, Broker, Topology},
+    broker::{consume, topology::NOTIFICATION_QUEUE, Broker},
     db, health,
     shutdown::Shutdown,
 };
@@ -26,7 +26,7 @@ pub async fn run(config: NotifierConfig, shutdown: Shutdown) -> anyhow::Result<(
     db::migrate(&db, Duration::from_secs(60))
         .await
         .context("applying migrations")?;
-    let broker = Broker::new(&config.common.amqp_url, Topology::default(), 2)?;
+    let broker = Broker::new(&config.common.amqp_url, config.common.topology.clone(), 2)?;
     let mailer = Mailer::new(&config.smtp).context("configuring SMTP")?;
     let probes = health::Probes {
         db: db.clone(),

@@ -1,6 +1,6 @@
 //! Password hashing: bcrypt, off the async runtime.
 
-use shared::{domain::Password, telemetry::spawn_blocking_with_tracing};
+use shared::{domain::Password, metrics::metrics, telemetry::spawn_blocking_with_tracing};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
@@ -15,6 +15,10 @@ pub enum HashError {
 #[tracing::instrument(skip_all, fields(cost))]
 pub async fn hash_password(password: &Password, cost: u32) -> Result<String, HashError> {
     let password = password.expose().to_owned();
+    let started = std::time::Instant::now();
     let hash = spawn_blocking_with_tracing(move || bcrypt::hash(password, cost)).await??;
+    metrics()
+        .bcrypt_duration
+        .observe(started.elapsed().as_secs_f64());
     Ok(hash)
 }

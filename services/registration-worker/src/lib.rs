@@ -11,7 +11,7 @@ use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use shared::{
-    broker::{consume, topology::REGISTRATION_QUEUE, Broker, Topology},
+    broker::{consume, topology::REGISTRATION_QUEUE, Broker},
     db, health,
     shutdown::Shutdown,
 };
@@ -26,7 +26,7 @@ pub async fn run(config: WorkerConfig, shutdown: Shutdown) -> anyhow::Result<()>
     db::migrate(&db, Duration::from_secs(60))
         .await
         .context("applying migrations")?;
-    let broker = Broker::new(&config.common.amqp_url, Topology::default(), 4)?;
+    let broker = Broker::new(&config.common.amqp_url, config.common.topology.clone(), 4)?;
     let probes = health::Probes {
         db: db.clone(),
         broker: broker.clone(),

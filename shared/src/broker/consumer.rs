@@ -17,7 +17,10 @@ use lapin::{
 use tokio::task::JoinSet;
 
 use super::{properties::delivery_count, Broker};
-use crate::shutdown::Shutdown;
+use crate::{
+    metrics::{metrics, Metrics},
+    shutdown::Shutdown,
+};
 
 /// One delivery as the handler sees it.
 pub struct Incoming {
@@ -114,7 +117,17 @@ where
                             properties: delivery.properties,
                         };
                         let count = incoming.delivery_count;
-                        let settled = match handler(incoming).await {
+                        let m = metrics();
+                        let labels = Metrics::queue(queue);
+                        m.consumed.get_or_create(&labels).inc();
+                        let outcome = handler(incoming).await;
+                        let counter = match outcome {
+                            Outcome::Ack => &m.acked,
+                            Outcome::DeadLetter => &m.dead_lettered,
+                            Outcome::Retry => &m.retried,
+                        };
+                        counter.get_or_create(&labels).inc();
+                        let settled = match outcome {
                             Outcome::Ack => delivery.acker.ack(BasicAckOptions::default()).await,
                             Outcome::DeadLetter => delivery.acker.reject(BasicRejectOptions { requeue: false }).await,
                             Outcome::Retry => {

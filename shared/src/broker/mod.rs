@@ -91,6 +91,21 @@ impl Broker {
             .map_err(|e| BrokerError::Pool(e.to_string()))
     }
 
+    /// How many messages wait in `queue` (a passive declare: it creates nothing).
+    pub async fn queue_depth(&self, queue: &str) -> Result<u32, BrokerError> {
+        let conn = self.connection().await?;
+        let channel = conn.create_channel().await?;
+        let options = lapin::options::QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        let declared = channel
+            .queue_declare(queue.into(), options, lapin::types::FieldTable::default())
+            .await?;
+        let _ = channel.close(200, "ok".into()).await;
+        Ok(declared.message_count())
+    }
+
     /// Whether a connection to the broker can be had right now.
     pub async fn is_reachable(&self) -> bool {
         let probe = tokio::time::timeout(Duration::from_secs(2), self.connection());

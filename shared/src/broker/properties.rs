@@ -10,6 +10,14 @@ use uuid::Uuid;
 /// Persistent (delivery mode 2) JSON properties for a message of `kind`.
 pub fn persistent_json(kind: &str, message_id: Uuid, request_id: Uuid) -> BasicProperties {
     let mut headers = FieldTable::default();
+    // W3C trace context: the trace id is the request id, so a registration
+    // is one trace across all three services; each hop gets its own span id.
+    let span_id = &uuid::Uuid::new_v4().simple().to_string()[..16];
+    let traceparent = format!("00-{}-{span_id}-01", request_id.simple());
+    headers.insert(
+        "traceparent".into(),
+        AMQPValue::LongString(traceparent.into()),
+    );
     headers.insert(
         "x-request-id".into(),
         AMQPValue::LongString(request_id.to_string().into()),

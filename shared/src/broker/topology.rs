@@ -34,11 +34,19 @@ pub struct Topology {
     /// deliveries a quorum queue dead-letters a message even if no consumer
     /// ever gets to reject it (a message that crashes the worker).
     pub delivery_limit: i64,
+    /// `REQUEST_QUEUE_MAX_LENGTH`: the request queue holds at most this
+    /// many messages; past it the broker refuses publishes
+    /// (`reject-publish`), which intake-api turns into 503 + Retry-After.
+    /// A flood becomes backpressure, not a broker memory alarm.
+    pub request_queue_max_length: i64,
 }
 
 impl Default for Topology {
     fn default() -> Self {
-        Self { delivery_limit: 20 }
+        Self {
+            delivery_limit: 20,
+            request_queue_max_length: 250_000,
+        }
     }
 }
 
@@ -102,7 +110,18 @@ impl Topology {
                 "x-delivery-limit".into(),
                 AMQPValue::LongLongInt(self.delivery_limit),
             );
+            if queue == REGISTRATION_QUEUE {
+                args.insert(
+                    "x-max-length".into(),
+                    AMQPValue::LongLongInt(self.request_queue_max_length),
+                );
+                args.insert(
+                    "x-overflow".into(),
+                    AMQPValue::LongString("reject-publish".into()),
+                );
+            }
             self.declare_queue(ch, queue, args).await?;
+
             ch.queue_bind(
                 queue.into(),
                 exchange.into(),

@@ -19,7 +19,10 @@ use axum::{
     routing::{get, post},
     Router,
 };
-use shared::health::{self, Probes};
+use shared::{
+    health::{self, Probes},
+    metrics::{HttpLabels, RouteLabels},
+};
 
 use crate::{error::ApiError, AppState};
 
@@ -84,7 +87,23 @@ async fn log_and_harden(request: Request, next: Next) -> Response {
         HeaderValue::from_static("no-referrer"),
     );
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    let m = shared::metrics::metrics();
+    let elapsed = started.elapsed();
+    m.http_requests
+        .get_or_create(&HttpLabels {
+            method: method.to_string(),
+            route: route.clone(),
+            status: response.status().as_u16().to_string(),
+        })
+        .inc();
+    m.http_duration
+        .get_or_create(&RouteLabels {
+            method: method.to_string(),
+            route: route.clone(),
+        })
+        .observe(elapsed.as_secs_f64());
     tracing::info!(
+
         %method,
         route,
         status = response.status().as_u16(),
