@@ -334,7 +334,6 @@ impl Stack {
     }
 
     /// Changes one variable for services started from now on.
-
     pub fn set_env(&mut self, name: &'static str, value: impl Into<String>) {
         self.env.insert(name, value.into());
     }
