@@ -67,8 +67,13 @@ async fn openapi_json_documents_every_endpoint() {
     let operations = [
         ("/api/v1/patient/register", "post"),
         ("/api/v1/patient/registrations/{request_id}", "get"),
+        ("/api/v1/patient/login", "post"),
+        ("/api/v1/patient/verify-email", "post"),
+        ("/api/v1/patient/resend-verification", "post"),
+        ("/api/v1/patient/profile/{patient_id}", "get"),
         ("/health/live", "get"),
         ("/health/ready", "get"),
+        ("/metrics", "get"),
     ];
     for (path, method) in operations {
         assert!(
@@ -76,21 +81,91 @@ async fn openapi_json_documents_every_endpoint() {
             "{method} {path} is missing"
         );
     }
-    let register = &spec["paths"]["/api/v1/patient/register"]["post"];
-    for status in ["201", "202", "400", "413", "415", "422", "503"] {
-        assert!(
-            register["responses"][status].is_object(),
-            "register's {status} is missing"
-        );
+    let documented = [
+        (
+            "/api/v1/patient/register",
+            "post",
+            &[
+                "201", "202", "400", "401", "409", "413", "415", "422", "429", "503",
+            ][..],
+        ),
+        (
+            "/api/v1/patient/login",
+            "post",
+            &["200", "400", "401", "403", "415", "422", "429"],
+        ),
+        (
+            "/api/v1/patient/verify-email",
+            "post",
+            &["200", "400", "422"],
+        ),
+        (
+            "/api/v1/patient/resend-verification",
+            "post",
+            &["202", "422", "429"],
+        ),
+        (
+            "/api/v1/patient/profile/{patient_id}",
+            "get",
+            &["200", "401", "403", "404"],
+        ),
+        ("/metrics", "get", &["200"]),
+    ];
+    for (path, method, statuses) in documented {
+        for status in statuses {
+            assert!(
+                spec["paths"][path][method]["responses"][status].is_object(),
+                "{method} {path}: {status} is missing"
+            );
+        }
     }
+    let register = &spec["paths"]["/api/v1/patient/register"]["post"];
     let headers = &register["responses"]["202"]["headers"];
     assert!(headers["Location"].is_object() && headers["Retry-After"].is_object());
-    assert!(register["responses"]["503"]["headers"]["Retry-After"].is_object());
-    assert!(register["parameters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|p| p["name"] == "Prefer" && p["in"] == "header"));
+    assert!(headers["Idempotent-Replayed"].is_object());
+    for status in ["409", "429", "503"] {
+        assert!(
+            register["responses"][status]["headers"]["Retry-After"].is_object(),
+            "register's {status} has no Retry-After"
+        );
+    }
+    let header_parameter = |operation: &Value, name: &str| {
+        operation["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == name && p["in"] == "header")
+    };
+    assert!(header_parameter(register, "Prefer"));
+    assert!(header_parameter(register, "Idempotency-Key"));
+
+    // Partners' key is optional; the profile needs an access token.
+    let schemes = &spec["components"]["securitySchemes"];
+    assert_eq!(schemes["api_key"]["type"], "apiKey");
+    assert_eq!(schemes["api_key"]["in"], "header");
+    assert_eq!(schemes["api_key"]["name"], "X-API-Key");
+    assert_eq!(schemes["bearer_auth"]["type"], "http");
+    assert_eq!(schemes["bearer_auth"]["scheme"], "bearer");
+    assert_eq!(schemes["bearer_auth"]["bearerFormat"], "JWT");
+    assert_eq!(
+        register["security"],
+        serde_json::json!([{}, {"api_key": []}])
+    );
+    let profile = &spec["paths"]["/api/v1/patient/profile/{patient_id}"]["get"];
+    assert_eq!(
+        profile["security"],
+        serde_json::json!([{"bearer_auth": []}])
+    );
+    let login = &spec["paths"]["/api/v1/patient/login"]["post"]["responses"];
+    assert!(login["401"]["headers"]["WWW-Authenticate"].is_object());
+    assert!(login["429"]["headers"]["Retry-After"].is_object());
+    let resend = &spec["paths"]["/api/v1/patient/resend-verification"]["post"]["responses"];
+    assert!(resend["429"]["headers"]["Retry-After"].is_object());
+    let fields = spec["components"]["schemas"]["Profile"]["properties"]
+        .as_object()
+        .unwrap();
+    assert!(fields.contains_key("address") && fields.contains_key("medical_history"));
+    assert!(!fields.contains_key("password_hash"));
     let body = &register["requestBody"]["content"]["application/json"];
     assert_eq!(body["example"], e2e::example());
     let status = &spec["paths"]["/api/v1/patient/registrations/{request_id}"]["get"];

@@ -24,6 +24,47 @@ use crate::{accounts, error::ApiError, AppState};
 
 const INVALID: &str = "Invalid email or password";
 
+/// Log in
+///
+/// Exchanges a patient's email and password for a short-lived access token
+/// (an HS256 JWT) for the `bearer_auth` scheme. An unknown email and a wrong
+/// password get the same 401, in the same time. `LOGIN_MAX_FAILURES` (5)
+/// failures for one email within `LOGIN_LOCKOUT_WINDOW` (15 minutes) lock
+/// that email out: every attempt, even with the right password, gets 429
+/// until the oldest failure leaves the window. A success clears the count.
+#[utoipa::path(
+    post,
+    path = "/api/v1/patient/login",
+    tag = "accounts",
+    operation_id = "login",
+    request_body(content = crate::openapi::LoginRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Logged in: the access token", body = crate::openapi::LoginResponse),
+        (status = 400, description = "Malformed JSON", body = crate::openapi::ErrorResponse,
+            example = json!({"success": false, "message": "Malformed JSON: expected value at line 1 column 7", "errors": {}})),
+        (status = 401, description = "Unknown email or wrong password (never says which)",
+            body = crate::openapi::ErrorResponse,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`")),
+            example = json!({"success": false, "message": "Invalid email or password", "errors": {}})),
+        (status = 403, description = "The password is right but the account is deactivated",
+            body = crate::openapi::ErrorResponse,
+            example = json!({"success": false, "message": "This account has been deactivated", "errors": {}})),
+        (status = 413, description = "Body over 64 KiB", body = crate::openapi::ErrorResponse,
+            example = json!({"success": false, "message": "Request body is too large (at most 64 KiB)", "errors": {}})),
+        (status = 415, description = "Content-Type is not JSON", body = crate::openapi::ErrorResponse,
+            example = json!({"success": false, "message": "Content-Type must be application/json", "errors": {}})),
+        (status = 422, description = "`email` or `password` missing, empty or not a string",
+            body = crate::openapi::ErrorResponse,
+            example = json!({"success": false, "message": "Validation failed",
+                "errors": {"email": ["Email is required"], "password": ["Password is required"]}})),
+        (status = 429, description = "Too many failed attempts for this email: locked out",
+            body = crate::openapi::ErrorResponse,
+            headers(("Retry-After" = u32, description = "Seconds until the lockout ends")),
+            example = json!({"success": false, "message": "Too many failed login attempts. Please try again later.", "errors": {}})),
+        (status = 503, description = "A dependency is down: retry later", body = crate::openapi::ErrorResponse,
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+    )
+)]
 #[tracing::instrument(name = "login", skip_all)]
 pub async fn login(
     State(state): State<AppState>,

@@ -3,11 +3,11 @@
 
 mod docs;
 mod json_body;
-mod login;
-mod profile;
+pub(crate) mod login;
+pub(crate) mod profile;
 pub(crate) mod register;
 pub(crate) mod status;
-mod verification;
+pub(crate) mod verification;
 
 use std::time::Instant;
 

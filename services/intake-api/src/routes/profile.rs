@@ -39,6 +39,38 @@ fn authenticated_patient(state: &AppState, headers: &HeaderMap) -> Result<Uuid, 
     Ok(claims.sub)
 }
 
+/// Read the patient's own profile
+///
+/// Needs an access token from login (`Authorization: Bearer <token>`) for
+/// this very patient. Every read is audited. The sealed fields (emergency
+/// contact, medical history, insurance) are returned decrypted; the
+/// password hash never is.
+#[utoipa::path(
+    get,
+    path = "/api/v1/patient/profile/{patient_id}",
+    tag = "profile",
+    operation_id = "profile",
+    params(("patient_id" = String, Path, format = Uuid,
+        description = "The token's own patient (`data.patient_id` from login)")),
+    security(("bearer_auth" = [])),
+    responses(
+        (status = 200, description = "The profile", body = crate::openapi::ProfileResponse),
+        (status = 401, description = "No access token, or one that is malformed, badly signed or expired",
+            body = crate::openapi::ErrorResponse,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`")),
+            example = json!({"success": false, "message": "Authentication required: a valid Bearer access token", "errors": {}})),
+        (status = 403, description = "Another patient's profile (or an id that is not a UUID), \
+            or the account is deactivated", body = crate::openapi::ErrorResponse,
+            examples(
+                ("Another patient" = (value = json!({"success": false, "message": "You may only read your own profile", "errors": {}}))),
+                ("Deactivated" = (value = json!({"success": false, "message": "This account has been deactivated", "errors": {}}))),
+            )),
+        (status = 404, description = "The token's patient no longer exists", body = crate::openapi::ErrorResponse,
+            example = json!({"success": false, "message": "Patient not found", "errors": {}})),
+        (status = 503, description = "A dependency is down: retry later", body = crate::openapi::ErrorResponse,
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+    )
+)]
 #[tracing::instrument(name = "profile", skip_all)]
 pub async fn profile(
     State(state): State<AppState>,

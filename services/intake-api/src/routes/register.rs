@@ -34,6 +34,21 @@ use crate::{
 /// 202 with a status URL to poll. With `Prefer: wait=N` it waits up to N
 /// seconds (at most 30) for the outcome and answers 201 or 422 like a
 /// synchronous API, or 202 if the outcome takes longer.
+///
+/// **Partners** authenticate with their API key, in `X-API-Key` (the
+/// `api_key` scheme) or as `Authorization: Bearer <key>`. Without a key
+/// anyone may register, unless the server runs with
+/// `REQUIRE_PARTNER_KEY=true`; a key that is sent must be valid. Callers are
+/// rate limited: partners per key (`REGISTER_RATE_LIMIT_PER_PARTNER`),
+/// others per client address (`REGISTER_RATE_LIMIT_PER_CLIENT`).
+///
+/// **Retries** are safe with `Idempotency-Key`: keys are scoped to the
+/// partner (callers without a key share one scope) and kept at least 24
+/// hours. A retry with the same key and the same body (field order aside) is
+/// not queued again: it gets a 202 with `Idempotent-Replayed: true`, the
+/// first request's `request_id` and its current status, even with
+/// `Prefer: wait=N`. The same key with a different body gets 422; a retry
+/// while the first request is still being accepted gets 409.
 #[utoipa::path(
     post,
     path = "/api/v1/patient/register",
@@ -47,27 +62,61 @@ use crate::{
     params(
         ("Prefer" = Option<String>, Header, example = "wait=10",
             description = "`wait=N`: wait up to N seconds (capped at 30) for the outcome"),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
+            pattern = "^[\\x20-\\x7E]{1,255}$", example = "8e03978e-40d5-43e8-bc93-6894a57f9324",
+            description = "1 to 255 printable ASCII characters (surrounding double quotes are \
+                removed), unique per registration: a retry with the same key and body replays \
+                the first answer instead of registering twice"),
     ),
+    security((), ("api_key" = [])),
     responses(
-        (status = 202, description = "Accepted: poll the status URL",
+        (status = 202, description = "Accepted: poll the status URL (also a replay of an \
+            earlier request with the same Idempotency-Key and body)",
             body = crate::openapi::AcceptedResponse, headers(
                 ("Location" = String, description = "The status URL"),
                 ("Retry-After" = u32, description = "Seconds to wait before polling"),
                 ("Preference-Applied" = String, description = "`wait=N`, when `Prefer: wait=N` was sent"),
+                ("Idempotent-Replayed" = String, description = "`true` when this replays an earlier \
+                    request with the same Idempotency-Key (same `request_id`, current `status`); absent otherwise"),
             )),
         (status = 201, description = "Registered (only with `Prefer: wait=N`)",
             body = crate::openapi::CreatedResponse, headers(
                 ("Preference-Applied" = String, description = "The wait applied, e.g. `wait=10`"),
             )),
-        (status = 400, description = "Malformed JSON", body = crate::openapi::ErrorResponse,
-            example = json!({"success": false, "message": "Malformed JSON: expected value at line 1 column 7", "errors": {}})),
+        (status = 400, description = "Malformed JSON, or an invalid Idempotency-Key",
+            body = crate::openapi::ErrorResponse, examples(
+                ("Malformed JSON" = (value = json!({"success": false, "message": "Malformed JSON: expected value at line 1 column 7", "errors": {}}))),
+                ("Invalid Idempotency-Key" = (value = json!({"success": false, "message": "Idempotency-Key must be 1 to 255 printable ASCII characters", "errors": {}}))),
+            )),
+        (status = 401, description = "The API key sent is unknown or revoked, or none was sent \
+            and the server requires one (`REQUIRE_PARTNER_KEY=true`)",
+            body = crate::openapi::ErrorResponse,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`")),
+            examples(
+                ("Invalid key" = (value = json!({"success": false, "message": "Invalid API key", "errors": {}}))),
+                ("Key required" = (value = json!({"success": false, "message": "An API key is required", "errors": {}}))),
+            )),
+        (status = 409, description = "A request with this Idempotency-Key is still being accepted: \
+            retry shortly", body = crate::openapi::ErrorResponse,
+            headers(("Retry-After" = u32, description = "`1`")),
+            example = json!({"success": false, "message": "A request with this Idempotency-Key is still being accepted; retry shortly", "errors": {}})),
         (status = 413, description = "Body over 64 KiB", body = crate::openapi::ErrorResponse,
             example = json!({"success": false, "message": "Request body is too large (at most 64 KiB)", "errors": {}})),
         (status = 415, description = "Content-Type is not JSON", body = crate::openapi::ErrorResponse,
             example = json!({"success": false, "message": "Content-Type must be application/json", "errors": {}})),
         (status = 422, description = "Validation failed: messages by field (with `Prefer: wait=N`, \
-            also a duplicate email or phone number)", body = crate::openapi::ErrorResponse,
-            example = json!({"success": false, "message": "Validation failed", "errors": {"email": ["Email is already registered"]}})),
+            also a duplicate email or phone number); or the Idempotency-Key was already used \
+            with a different body", body = crate::openapi::ErrorResponse,
+            examples(
+                ("Validation failed" = (value = json!({"success": false, "message": "Validation failed", "errors": {"email": ["Email is already registered"]}}))),
+                ("Idempotency-Key reused" = (value = json!({"success": false,
+                    "message": "This Idempotency-Key was already used with a different request payload",
+                    "errors": {"Idempotency-Key": ["This Idempotency-Key was already used with a different request payload"]}}))),
+            )),
+        (status = 429, description = "Rate limited: too many registrations from this partner key \
+            or client address", body = crate::openapi::ErrorResponse,
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying")),
+            example = json!({"success": false, "message": "Too many requests. Please slow down.", "errors": {}})),
         (status = 503, description = "A dependency is down: retry later", body = crate::openapi::ErrorResponse,
             headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
     )

@@ -32,6 +32,34 @@ fn unavailable(e: impl Into<anyhow::Error>) -> ApiError {
     ApiError::Unavailable(e.into())
 }
 
+/// Verify an email address
+///
+/// Uses the token from the verification email's link: it works once, until
+/// it expires (`VERIFICATION_TOKEN_TTL`, 24 hours by default), and only if
+/// it is the patient's newest (asking for a new email revokes the earlier
+/// ones). Any other token gets the same 400,
+/// which never says whether an account exists.
+#[utoipa::path(
+    post,
+    path = "/api/v1/patient/verify-email",
+    tag = "accounts",
+    operation_id = "verify_email",
+    request_body(content = crate::openapi::VerifyEmailRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The email is verified", body = crate::openapi::VerifyEmailResponse),
+        (status = 400, description = "Unknown, used, revoked or expired token; or malformed JSON",
+            body = crate::openapi::ErrorResponse,
+            example = json!({"success": false, "message": "Invalid or expired verification token", "errors": {}})),
+        (status = 413, description = "Body over 64 KiB", body = crate::openapi::ErrorResponse,
+            example = json!({"success": false, "message": "Request body is too large (at most 64 KiB)", "errors": {}})),
+        (status = 415, description = "Content-Type is not JSON", body = crate::openapi::ErrorResponse,
+            example = json!({"success": false, "message": "Content-Type must be application/json", "errors": {}})),
+        (status = 422, description = "`token` missing, empty or not a string", body = crate::openapi::ErrorResponse,
+            example = json!({"success": false, "message": "Validation failed", "errors": {"token": ["Token is required"]}})),
+        (status = 503, description = "A dependency is down: retry later", body = crate::openapi::ErrorResponse,
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+    )
+)]
 #[tracing::instrument(name = "verify_email", skip_all)]
 pub async fn verify_email(
     State(state): State<AppState>,
@@ -69,6 +97,39 @@ pub async fn verify_email(
     })))
 }
 
+/// Resend the verification email
+///
+/// Sends a new verification email (revoking the earlier links) if an
+/// active, not yet verified account has this email. The answer is the same
+/// 202 whether or not one does. Rate limited per email
+/// (`RESEND_LIMIT_PER_EMAIL`, 3 per hour by default) and per client address
+/// (`RESEND_LIMIT_PER_CLIENT`, 20 per hour), counting requests rather than
+/// accounts.
+#[utoipa::path(
+    post,
+    path = "/api/v1/patient/resend-verification",
+    tag = "accounts",
+    operation_id = "resend_verification",
+    request_body(content = crate::openapi::ResendVerificationRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Accepted (the same answer for every email)",
+            body = crate::openapi::ResendVerificationResponse),
+        (status = 400, description = "Malformed JSON", body = crate::openapi::ErrorResponse,
+            example = json!({"success": false, "message": "Malformed JSON: expected value at line 1 column 7", "errors": {}})),
+        (status = 413, description = "Body over 64 KiB", body = crate::openapi::ErrorResponse,
+            example = json!({"success": false, "message": "Request body is too large (at most 64 KiB)", "errors": {}})),
+        (status = 415, description = "Content-Type is not JSON", body = crate::openapi::ErrorResponse,
+            example = json!({"success": false, "message": "Content-Type must be application/json", "errors": {}})),
+        (status = 422, description = "`email` missing, empty or not a string", body = crate::openapi::ErrorResponse,
+            example = json!({"success": false, "message": "Validation failed", "errors": {"email": ["Email is required"]}})),
+        (status = 429, description = "Too many requests for this email or from this client address",
+            body = crate::openapi::ErrorResponse,
+            headers(("Retry-After" = u32, description = "Seconds to wait before asking again")),
+            example = json!({"success": false, "message": "Too many verification emails requested. Please try again later.", "errors": {}})),
+        (status = 503, description = "A dependency is down: retry later", body = crate::openapi::ErrorResponse,
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+    )
+)]
 #[tracing::instrument(name = "resend_verification", skip_all)]
 pub async fn resend_verification(
     State(state): State<AppState>,
