@@ -11,34 +11,13 @@
 use std::{collections::HashSet, time::Duration};
 
 use e2e::{
-    faults::{self, BrokerOutage, ALL_REQUESTS, FINAL_REQUESTS, SENT_EMAILS},
-    log_excerpt, settle, unique_example, Answer, Api, Batch, Report, Service, Stack, StackOptions,
-    TcpProxy,
+    faults::{self, mid_batch, start, BrokerOutage, ALL_REQUESTS, FINAL_REQUESTS, SENT_EMAILS},
+    log_excerpt, settle, unique_example, Answer, Api, Batch, Report, Service, Stack, TcpProxy,
 };
 use futures_util::future::join_all;
 
 const BATCH: usize = 200;
 const SETTLE: Duration = Duration::from_secs(120);
-/// How long a SIGTERM'd service may take to exit.
-const EXIT: Duration = Duration::from_secs(40);
-
-/// A stack with cheap bcrypt, so that a batch drains in seconds, and no
-/// per-client rate limit (the whole batch comes from one address).
-async fn start(env: Vec<(&'static str, String)>) -> Stack {
-    let mut all = vec![
-        ("BCRYPT_ROUNDS", "4".to_owned()),
-        ("REGISTER_RATE_LIMIT_PER_CLIENT", "1000000".to_owned()),
-    ];
-    all.extend(env);
-    Stack::start_with(StackOptions { env: all }).await
-}
-
-/// Waits until `sql` counts `n` (the batch is then in flight) and says where the fault lands.
-async fn mid_batch(db: &sqlx::PgPool, scenario: &str, sql: &str, n: i64) {
-    let at = faults::wait_count(db, sql, n, Duration::from_secs(60)).await;
-    let finals = faults::count(db, FINAL_REQUESTS).await;
-    eprintln!("faults: {scenario}: injecting with {finals}/{BATCH} requests final ({at} >= {n}?)");
-}
 
 /// Settles the batch and prints its summary line.
 async fn finish(scenario: &str, stack: &Stack, batch: &Batch, answers: &[Answer]) -> Report {
@@ -46,6 +25,8 @@ async fn finish(scenario: &str, stack: &Stack, batch: &Batch, answers: &[Answer]
     report.print(scenario, stack);
     report
 }
+/// How long a SIGTERM'd service may take to exit.
+const EXIT: Duration = Duration::from_secs(40);
 
 #[tokio::test]
 async fn kill_9_registration_worker_mid_batch() {
@@ -77,13 +58,25 @@ async fn kill_9_notification_worker_mid_batch() {
         Batch::with_duplicates(BATCH),
         stack.db.clone(),
     );
-    let (answers, ()) = tokio::join!(batch.submit(&api, 8), async {
+    let (answers, interrupted) = tokio::join!(batch.submit(&api, 8), async {
         mid_batch(&db, name, SENT_EMAILS, 40).await;
-        stack.restart(Service::Notification).await;
+        stack.stop(Service::Notification).await;
+        // Claims the dead worker left mid-send: the only emails that may
+        // arrive twice (the contract's "crash inside an SMTP send").
+        let interrupted: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM notification_deliveries WHERE status = 'sending'",
+        )
+        .fetch_one(&db)
+        .await
+        .unwrap();
+        stack.spawn(Service::Notification);
+        stack.wait_ready(Service::Notification).await;
+        usize::try_from(interrupted).unwrap()
     });
+    eprintln!("faults: {name}: {interrupted} send(s) interrupted by the kill");
     finish(name, &stack, &batch, &answers)
         .await
-        .assert_clean(name, &stack, 0);
+        .assert_clean_but(name, &stack, 0, interrupted);
 }
 
 #[tokio::test]
@@ -94,20 +87,19 @@ async fn rabbitmq_restart_mid_batch() {
     let (api, batch) = (Api::of(&stack), Batch::with_duplicates(BATCH));
     let mut answers = batch.submit_part(&api, 0..120, 8).await;
     mid_batch(&stack.db, name, FINAL_REQUESTS, 30).await;
-    let outage = BrokerOutage::begin().await;
-    let began = tokio::time::Instant::now();
-    let during = batch.submit_part(&api, 120..140, 8).await;
-    // Keep the broker down a while: the workers lose it mid-batch too.
-    tokio::time::sleep(faults::OUTAGE.saturating_sub(began.elapsed())).await;
+    let mut outage = BrokerOutage::begin(5).await;
+    let during = batch.submit_part(&api, 120..136, 16).await;
+    let still_down = !outage.is_over();
     outage.end().await;
     stack.wait_ready(Service::Intake).await;
-    let after = batch.submit_part(&api, 140..BATCH, 8).await;
+    let after = batch.submit_part(&api, 136..BATCH, 8).await;
     answers.extend(during.iter().cloned());
     answers.extend(after.iter().cloned());
     let report = finish(name, &stack, &batch, &answers).await;
+    // Answers that came after the broker was back may be 202s.
     let refused: Vec<_> = during
         .iter()
-        .filter(|a| a.code != Some(503) || !a.retry_after)
+        .filter(|a| !(a.code == Some(503) && a.retry_after) && (still_down || !a.accepted()))
         .collect();
     assert!(
         refused.is_empty(),

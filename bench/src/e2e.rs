@@ -11,6 +11,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::{
+    cpu::{self, CpuUse},
     data::body,
     infra::Infra,
     rss::{Peak, Watch},
@@ -30,6 +31,8 @@ pub struct Drain {
     /// `per_s` over the bcrypt bound.
     pub ratio_to_bound: f64,
     pub worker_rss: Vec<Peak>,
+    /// Cores used by each process group during the drain.
+    pub cpu: CpuUse,
 }
 
 /// POSTs one registration; answers the status code.
@@ -129,6 +132,7 @@ async fn drains(
             .map(|(k, pid)| (format!("registration-worker #{}", k + 1), *pid))
             .collect();
         let watch = Watch::start(names);
+        let cpu_before = cpu::snapshot(&stack.pids());
         let limit = Duration::from_secs_f64(60.0 + 4.0 * n as f64 * t_hash_ms / 1000.0);
         let now = loop {
             let now = counts(&stack.db).await?;
@@ -141,6 +145,7 @@ async fn drains(
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
         let seconds = t0.elapsed().as_secs_f64();
+        let cpu = cpu::since(&cpu_before);
         let worker_rss = watch.finish().await;
         for pid in pids {
             stack.kill(pid).await?;
@@ -157,6 +162,7 @@ async fn drains(
             per_s,
             ratio_to_bound: per_s / bound,
             worker_rss,
+            cpu,
         });
     }
     Ok(drains)

@@ -11,6 +11,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::{
+    cpu::{self, CpuUse},
     data::{body, envelope, Publisher},
     infra::Infra,
     rss::{Peak, Watch},
@@ -31,6 +32,14 @@ pub struct Intake {
     pub queued_after_intake: u32,
     pub accepted_in_all: u64,
     pub rss: Vec<Peak>,
+    /// CPU used by each process group during each run (warm-up included).
+    pub intake_cpu: CpuUse,
+    pub baseline_cpu: CpuUse,
+    /// A diagnostic: the same publishes on as many channels as clients
+    /// (intake-api's pattern: one publish per pooled channel at a time),
+    /// for at most 5 s.
+    pub baseline_64_channels: Load,
+    pub baseline_64_channels_cpu: CpuUse,
 }
 
 pub struct Settings {
@@ -72,6 +81,7 @@ async fn measure(infra: &Infra, stack: &mut Stack<'_>, s: &Settings) -> anyhow::
         ("notification-worker".into(), notification_pid),
     ]);
     let op_prefix = prefix.clone();
+    let before = cpu::snapshot(&stack.pids());
     let intake = drive(s.clients, s.warmup, s.window, move |seq| {
         let (http, url) = (http.clone(), url.clone());
         let bytes = serde_json::to_vec(&body(&op_prefix, seq, false));
@@ -94,6 +104,7 @@ async fn measure(infra: &Infra, stack: &mut Stack<'_>, s: &Settings) -> anyhow::
         }
     })
     .await;
+    let intake_cpu = cpu::since(&before);
     let rss = watch.finish().await;
     let queued_after_intake = publisher.queue_depth().await?;
     publisher.purge().await?;
@@ -104,19 +115,19 @@ async fn measure(infra: &Infra, stack: &mut Stack<'_>, s: &Settings) -> anyhow::
         &body(&prefix, 0, false),
     )?);
     let message_bytes = message.len();
-    let p = Arc::clone(&publisher);
-    let baseline = drive(s.clients, s.warmup, s.window, move |_| {
-        let (p, message) = (Arc::clone(&p), Arc::clone(&message));
-        async move {
-            p.publish(Uuid::new_v4(), &message)
-                .await
-                .map_err(|e| e.to_string())
-        }
-    })
-    .await;
-    publisher.purge().await?;
+    let pids = stack.pids();
+    let (baseline, baseline_cpu) =
+        raw_publish(&publisher, &message, s.clients, s.warmup, s.window, &pids).await?;
     if let Ok(publisher) = Arc::try_unwrap(publisher) {
         publisher.close().await;
+    }
+    // The service's own pattern: many channels, one publish on each at a time.
+    let many = Arc::new(Publisher::open(&stack.amqp_url, 2, s.clients / 2).await?);
+    let short = s.window.min(Duration::from_secs(5));
+    let (baseline_64_channels, baseline_64_channels_cpu) =
+        raw_publish(&many, &message, s.clients, s.warmup, short, &pids).await?;
+    if let Ok(many) = Arc::try_unwrap(many) {
+        many.close().await;
     }
     Ok(Intake {
         message_bytes,
@@ -130,5 +141,35 @@ async fn measure(infra: &Infra, stack: &mut Stack<'_>, s: &Settings) -> anyhow::
         baseline,
         queued_after_intake,
         rss,
+        intake_cpu,
+        baseline_cpu,
+        baseline_64_channels,
+        baseline_64_channels_cpu,
     })
+}
+
+/// Confirmed publishes of `message` from `clients` tasks on `publisher`'s
+/// channels; the queue is purged afterwards.
+async fn raw_publish(
+    publisher: &Arc<Publisher>,
+    message: &Arc<Vec<u8>>,
+    clients: usize,
+    warmup: Duration,
+    window: Duration,
+    pids: &[(u32, &'static str)],
+) -> anyhow::Result<(Load, CpuUse)> {
+    let (p, m) = (Arc::clone(publisher), Arc::clone(message));
+    let before = cpu::snapshot(pids);
+    let load = drive(clients, warmup, window, move |_| {
+        let (p, m) = (Arc::clone(&p), Arc::clone(&m));
+        async move {
+            p.publish(Uuid::new_v4(), &m)
+                .await
+                .map_err(|e| e.to_string())
+        }
+    })
+    .await;
+    let used = cpu::since(&before);
+    publisher.purge().await?;
+    Ok((load, used))
 }

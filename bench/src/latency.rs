@@ -25,6 +25,10 @@ pub struct Latency {
     pub to_email: Summary,
     /// Registrations that did not answer 201 or whose email never came.
     pub failures: usize,
+    /// The same from Postgres' own timestamps, without the client's and
+    /// MailDev's overheads: request recorded → completed, → email sent.
+    pub server_to_completed: Summary,
+    pub server_to_sent: Summary,
 }
 
 const WARMUP: usize = 3;
@@ -89,10 +93,31 @@ async fn measure(infra: &Infra, stack: &mut Stack<'_>, n: usize) -> anyhow::Resu
             emailed.push(t_email.as_secs_f64() * 1000.0);
         }
     }
+    let (server_to_completed, server_to_sent) = server_side(&stack.db).await?;
     Ok(Latency {
         n,
         to_completed: summarize(completed),
         to_email: summarize(emailed),
         failures,
+        server_to_completed,
+        server_to_sent,
     })
+}
+
+/// Milliseconds from each request's row to its completion and to its email
+/// being sent (the event id is the request id), warm-up left out.
+async fn server_side(db: &sqlx::PgPool) -> anyhow::Result<(Summary, Summary)> {
+    let rows: Vec<(f64, Option<f64>)> = sqlx::query_as(
+        "SELECT (EXTRACT(EPOCH FROM r.updated_at - r.created_at) * 1000)::float8, \
+                (EXTRACT(EPOCH FROM d.sent_at - r.created_at) * 1000)::float8 \
+         FROM registration_requests r \
+         LEFT JOIN notification_deliveries d ON d.event_id = r.id \
+         WHERE r.status = 'completed' ORDER BY r.created_at OFFSET $1",
+    )
+    .bind(WARMUP as i64)
+    .fetch_all(db)
+    .await?;
+    let completed = rows.iter().map(|r| r.0).collect();
+    let sent = rows.iter().filter_map(|r| r.1).collect();
+    Ok((summarize(completed), summarize(sent)))
 }

@@ -9,6 +9,7 @@
 #![allow(clippy::print_stdout)]
 
 mod bcrypt_bound;
+mod cpu;
 mod data;
 mod e2e;
 mod infra;
@@ -21,6 +22,7 @@ mod report;
 mod rss;
 mod stack;
 mod stats;
+mod table;
 
 use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
@@ -36,6 +38,7 @@ const PHASES: [&str; 5] = ["bcrypt", "e2e", "intake", "latency", "memory"];
 
 struct Args {
     quick: bool,
+    clients: usize,
     only: Vec<String>,
     out: PathBuf,
 }
@@ -43,6 +46,7 @@ struct Args {
 fn parse_args() -> anyhow::Result<Args> {
     let mut args = Args {
         quick: false,
+        clients: 64,
         only: PHASES.map(String::from).to_vec(),
         out: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/results")),
     };
@@ -57,10 +61,17 @@ fn parse_args() -> anyhow::Result<Args> {
                     bail!("unknown phase {bad:?}; phases: {}", PHASES.join(","));
                 }
             }
+            "--clients" => {
+                let n = it.next().context("--clients needs a number")?;
+                args.clients = n.parse().context("--clients needs a number")?;
+                if !(2..=1024).contains(&args.clients) {
+                    bail!("--clients must be between 2 and 1024");
+                }
+            }
             "--out" => args.out = it.next().context("--out needs a directory")?.into(),
             "-h" | "--help" => {
                 println!(
-                    "usage: bench [--quick] [--only {}] [--out DIR]",
+                    "usage: bench [--quick] [--only {}] [--clients N (64)] [--out DIR]",
                     PHASES.join(",")
                 );
                 std::process::exit(0);
@@ -117,7 +128,7 @@ async fn run_phases(args: &Args, infra: &Infra, report: &mut Report) {
     }
     if on("intake") {
         let settings = intake::Settings {
-            clients: 64,
+            clients: args.clients,
             warmup: Duration::from_secs(if q { 1 } else { 2 }),
             window: Duration::from_secs(if q { 5 } else { 20 }),
         };
@@ -249,7 +260,7 @@ async fn main() -> anyhow::Result<()> {
         report.meta.total_seconds,
         report.meta.cpu_busy_before_pct
     );
-    print!("{}", report.render());
+    print!("{}", table::render(&report.table));
     write_outputs(&args, &report, &stamp)?;
     if !report.errors.is_empty() {
         bail!("{} phase(s) failed", report.errors.len());

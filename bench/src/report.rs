@@ -66,6 +66,22 @@ fn check(figure: String, measured: String, target: String, pass: bool) -> Row {
     }
 }
 
+/// `group µs, …` per operation, largest first.
+fn per_op(cpu: &crate::cpu::CpuUse, ops: u64) -> String {
+    let mut groups: Vec<(&str, f64)> = cpu
+        .per_op_us(ops)
+        .into_iter()
+        .filter(|(_, us)| *us >= 1.0)
+        .collect();
+    groups.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let total: f64 = groups.iter().map(|g| g.1).sum();
+    let list: Vec<String> = groups
+        .iter()
+        .map(|(g, us)| format!("{g} {us:.0}"))
+        .collect();
+    format!("{total:.0} µs: {}", list.join(", "))
+}
+
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
@@ -107,6 +123,15 @@ impl Report {
                 ">= 90% of bound".into(),
                 d.ratio_to_bound >= 0.9 && d.rejected + d.failed == 0,
             ));
+            t.push(row("  cores used meanwhile".into(), d.cpu.describe()));
+            if let Some(b) = &self.bcrypt {
+                let worker = d.cpu.per_op_us(d.completed.max(0).unsigned_abs());
+                let ms = worker.get("registration-worker").copied().unwrap_or(0.0) / 1000.0;
+                t.push(row(
+                    "  worker CPU per registration".into(),
+                    format!("{ms:.0} ms = {:.2} x t_hash", ms / b.t_hash_ms),
+                ));
+            }
         }
         if let Some(i) = &self.intake {
             let (a, b) = (&i.intake, &i.baseline);
@@ -135,6 +160,25 @@ impl Report {
                 format!(
                     "{:.0}/s; p50 / p99 {:.1} / {:.1} ms",
                     b.per_s, b.latency.p50_ms, b.latency.p99_ms
+                ),
+            ));
+            t.push(row(
+                "  CPU per 202, by process".into(),
+                per_op(&i.intake_cpu, i.accepted_in_all),
+            ));
+            t.push(row(
+                "  CPU per raw publish, by process".into(),
+                per_op(&i.baseline_cpu, b.total_ok),
+            ));
+            let m = &i.baseline_64_channels;
+            t.push(row(
+                format!("  raw publish on {} channels, 1 each", m.clients),
+                format!(
+                    "{:.0}/s; p50 / p99 {:.1} / {:.1} ms; CPU {}",
+                    m.per_s,
+                    m.latency.p50_ms,
+                    m.latency.p99_ms,
+                    per_op(&i.baseline_64_channels_cpu, m.total_ok)
                 ),
             ));
             t.push(check(
@@ -179,6 +223,16 @@ impl Report {
                 format!("{:.0} / {:.0} ms", e.p50_ms, e.p99_ms),
                 format!("p50 <= t_hash + 250 = {:.0} ms", b.t_hash_ms + 250.0),
                 e.p50_ms <= b.t_hash_ms + 250.0,
+            ));
+            t.push(row(
+                "  same, from Postgres timestamps".into(),
+                format!(
+                    "completed {:.0} / {:.0} ms, email sent {:.0} / {:.0} ms",
+                    l.server_to_completed.p50_ms,
+                    l.server_to_completed.p99_ms,
+                    l.server_to_sent.p50_ms,
+                    l.server_to_sent.p99_ms
+                ),
             ));
         }
         for d in self.end_to_end.iter().flatten().filter(|d| d.workers == 1) {
@@ -227,49 +281,5 @@ impl Report {
             ));
         }
         self.table = t;
-    }
-
-    /// The table as text.
-    pub fn render(&self) -> String {
-        let heads = ["figure", "measured", "target", "result"];
-        let cells: Vec<[String; 4]> = self
-            .table
-            .iter()
-            .map(|r| {
-                [
-                    r.figure.clone(),
-                    r.measured.clone(),
-                    r.target.clone().unwrap_or_default(),
-                    r.pass
-                        .map(|p| if p { "PASS" } else { "FAIL" }.to_owned())
-                        .unwrap_or_default(),
-                ]
-            })
-            .collect();
-        let mut widths = heads.map(str::len);
-        for c in &cells {
-            for (w, s) in widths.iter_mut().zip(c) {
-                *w = (*w).max(s.chars().count());
-            }
-        }
-        let line = |c: [&str; 4]| {
-            let mut s = String::new();
-            for (k, (cell, w)) in c.iter().zip(widths).enumerate() {
-                let pad = if k == 3 {
-                    0
-                } else {
-                    w - cell.chars().count() + 2
-                };
-                s += cell;
-                s += &" ".repeat(pad);
-            }
-            s.trim_end().to_owned() + "\n"
-        };
-        let mut out = line(heads);
-        out += &line(widths.map(|w| "-".repeat(w)).each_ref().map(String::as_str));
-        for c in &cells {
-            out += &line(c.each_ref().map(String::as_str));
-        }
-        out
     }
 }

@@ -183,6 +183,14 @@ impl<'a> Stack<'a> {
         }
     }
 
+    /// The running services this stack started: pid and binary name.
+    pub fn pids(&self) -> Vec<(u32, &'static str)> {
+        self.procs
+            .iter()
+            .map(|p| (p.pid, p.service.binary()))
+            .collect()
+    }
+
     /// Starts a service and waits until it is ready.
     pub async fn start(
         &mut self,

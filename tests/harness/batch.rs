@@ -160,7 +160,7 @@ impl Api {
                     Err(e) => answer.error = Some(e.to_string()),
                 }
             }
-            Err(e) => answer.error = Some(e.to_string()),
+            Err(e) => answer.error = Some(chain(&e)),
         }
         answer
     }
@@ -182,4 +182,16 @@ impl Api {
         let json: Value = response.json().await.ok()?;
         Some(json["data"].clone())
     }
+}
+
+/// An error with its causes, e.g. `error sending request: connection closed before message completed`.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
 }

@@ -1,14 +1,14 @@
 //! Faults on the shared servers (through `scripts/services`), poison
 //! messages, and the lock that keeps fault scenarios from overlapping.
 
-use std::{net::SocketAddr, path::Path, process::Command, sync::OnceLock, time::Duration};
+use std::{net::SocketAddr, path::Path, process::Stdio, sync::OnceLock, time::Duration};
 
 use lapin::options::{BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions};
 use serde_json::Value;
 use tokio::sync::{Mutex, MutexGuard};
 use uuid::Uuid;
 
-use crate::TEST_PHI_KEY;
+use crate::{Stack, StackOptions, TEST_PHI_KEY};
 
 /// Held for a whole fault scenario: some restart servers every test shares.
 pub async fn serial() -> MutexGuard<'static, ()> {
@@ -36,32 +36,62 @@ pub async fn restart_postgres() {
     services("restart-postgres").await;
 }
 
-/// A RabbitMQ outage (`rabbitmqctl stop_app`) that ends when
-/// [`BrokerOutage::end`] is called, or when dropped (a failed test must not
-/// leave the broker down for the next one).
+/// A RabbitMQ outage: `scripts/services rabbitmq-outage SECS` (`rabbitmqctl
+/// stop_app`, a pause, `start_app`, under the script's lock) running in the
+/// background. If the test fails meanwhile, the script still brings the
+/// broker back.
 pub struct BrokerOutage {
-    ended: bool,
+    child: tokio::process::Child,
 }
 
 impl BrokerOutage {
-    pub async fn begin() -> Self {
-        services("stop-rabbitmq-app").await;
-        Self { ended: false }
+    /// Starts the outage; returns once the broker refuses connections.
+    pub async fn begin(pause_secs: u64) -> Self {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/services");
+        let mut child = tokio::process::Command::new(script)
+            .args(["rabbitmq-outage", &pause_secs.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = tokio::time::Instant::now();
+        while tokio::net::TcpStream::connect(amqp_addr()).await.is_ok() {
+            if started.elapsed() > Duration::from_secs(120) || child.try_wait().unwrap().is_some() {
+                // Not begun (still waiting for the script's lock?): give up cleanly.
+                let _ = child.start_kill();
+                panic!(
+                    "RabbitMQ did not go down: {:?}",
+                    child.wait_with_output().await
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Self { child }
     }
 
-    pub async fn end(mut self) {
-        services("start-rabbitmq-app").await;
-        self.ended = true;
+    /// Whether the broker is back (the script has finished).
+    pub fn is_over(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_some()
+    }
+
+    /// Waits for the broker to be back.
+    pub async fn end(self) {
+        let out = self.child.wait_with_output().await.unwrap();
+        assert!(
+            out.status.success(),
+            "scripts/services rabbitmq-outage: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
-impl Drop for BrokerOutage {
-    fn drop(&mut self) {
-        if !self.ended {
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/services");
-            let _ = Command::new(script).arg("start-rabbitmq-app").status();
-        }
-    }
+/// The broker's AMQP address, from `TEST_AMQP_URL` as the stacks use it.
+fn amqp_addr() -> String {
+    let url = std::env::var("TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672".into());
+    let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest).to_owned()
 }
 
 /// Where the shared SMTP sink listens.
@@ -190,3 +220,24 @@ pub const FINAL_REQUESTS: &str =
 pub const SENT_EMAILS: &str = "SELECT count(*) FROM notification_deliveries WHERE status = 'sent'";
 /// Requests recorded by intake-api.
 pub const ALL_REQUESTS: &str = "SELECT count(*) FROM registration_requests";
+
+/// A stack with cheap bcrypt, so that a batch drains in seconds, and no
+/// per-client rate limit (a whole batch comes from one address).
+pub async fn start(env: Vec<(&'static str, String)>) -> Stack {
+    let mut all = vec![
+        ("BCRYPT_ROUNDS", "4".to_owned()),
+        ("REGISTER_RATE_LIMIT_PER_CLIENT", "1000000".to_owned()),
+    ];
+    all.extend(env);
+    Stack::start_with(StackOptions { env: all }).await
+}
+
+/// Waits (up to 60 s) until `sql` counts `n`, so that the batch is in
+/// flight, and says where the fault lands.
+pub async fn mid_batch(db: &sqlx::PgPool, scenario: &str, sql: &str, n: i64) {
+    let at = wait_count(db, sql, n, Duration::from_secs(60)).await;
+    let finals = count(db, FINAL_REQUESTS).await;
+    eprintln!(
+        "faults: {scenario}: injecting with {finals} requests final ({at} of the {n} awaited)"
+    );
+}

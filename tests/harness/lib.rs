@@ -6,6 +6,7 @@
 
 mod batch;
 mod body;
+mod evidence;
 pub mod faults;
 mod mail;
 mod proxy;
@@ -14,9 +15,10 @@ mod stack;
 
 pub use batch::{normalised, spaced, Answer, Api, Batch};
 pub use body::{example, unique_example};
+pub use evidence::{log_excerpt, mail_counts};
 pub use mail::{Email, Inbox};
 pub use proxy::TcpProxy;
-pub use settle::{log_excerpt, mail_counts, settle, Report};
+pub use settle::{settle, Report};
 pub use stack::{binary_path, Service, Stack, StackOptions};
 
 use std::{future::Future, time::Duration};

@@ -1,6 +1,12 @@
 //! A TCP proxy on loopback that a test can cut and restore: put between a
 //! service and a shared server (the SMTP sink) to take the server away from
 //! that one service without stopping it for everyone else.
+//!
+//! A cut models a server that goes down: new connections are refused, and
+//! each open connection is closed at its client's next command. A reply
+//! already on its way still arrives, so a send that got all its data through
+//! is not made ambiguous: a mid-reply failure is the "crash inside an SMTP
+//! send" the delivery contract exempts, not a sink outage.
 
 use std::{
     net::SocketAddr,
@@ -12,15 +18,18 @@ use std::{
 };
 
 use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
-    task::{JoinHandle, JoinSet},
+    task::JoinHandle,
 };
 
 pub struct TcpProxy {
     addr: SocketAddr,
     upstream: SocketAddr,
     accepted: Arc<AtomicUsize>,
-    /// The accept loop, which owns every open connection; `None` while cut.
+    /// Bumped by every cut: a connection from an older generation closes.
+    generation: Arc<AtomicUsize>,
+    /// The accept loop; `None` while cut.
     task: Option<JoinHandle<()>>,
 }
 
@@ -32,6 +41,7 @@ impl TcpProxy {
             addr: listener.local_addr().unwrap(),
             upstream,
             accepted: Arc::default(),
+            generation: Arc::default(),
             task: None,
         };
         proxy.serve(listener);
@@ -51,12 +61,13 @@ impl TcpProxy {
         self.task.is_none()
     }
 
-    /// Closes every open connection and stops listening: new connections
-    /// are refused until [`TcpProxy::restore`].
+    /// Stops listening (new connections are refused until
+    /// [`TcpProxy::restore`]) and dooms every open connection.
     pub async fn cut(&mut self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         if let Some(task) = self.task.take() {
             task.abort();
-            // Aborting drops the listener and the JoinSet of connections.
+            // Aborting drops the listener.
             let _ = task.await;
         }
     }
@@ -85,24 +96,44 @@ impl TcpProxy {
     fn serve(&mut self, listener: TcpListener) {
         let upstream = self.upstream;
         let accepted = Arc::clone(&self.accepted);
+        let generation = Arc::clone(&self.generation);
         self.task = Some(tokio::spawn(async move {
-            let mut connections = JoinSet::new();
             loop {
-                tokio::select! {
-                    next = listener.accept() => {
-                        let Ok((mut client, _)) = next else { continue };
-                        accepted.fetch_add(1, Ordering::Relaxed);
-                        connections.spawn(async move {
-                            if let Ok(mut server) = TcpStream::connect(upstream).await {
-                                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                            }
-                        });
-                    }
-                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
-                }
+                let Ok((client, _)) = listener.accept().await else {
+                    continue;
+                };
+                accepted.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(forward(client, upstream, Arc::clone(&generation)));
             }
         }));
     }
+}
+
+/// Pumps one connection until either side closes or a cut dooms it.
+async fn forward(client: TcpStream, upstream: SocketAddr, generation: Arc<AtomicUsize>) {
+    let born = generation.load(Ordering::SeqCst);
+    let Ok(server) = TcpStream::connect(upstream).await else {
+        return;
+    };
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let replies = tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+    });
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match client_read.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if generation.load(Ordering::SeqCst) != born
+            || server_write.write_all(&buf[..n]).await.is_err()
+        {
+            break;
+        }
+    }
+    // Dropping both halves closes the connection on both sides.
+    replies.abort();
 }
 
 impl Drop for TcpProxy {

@@ -90,8 +90,7 @@ pub fn binary_path(name: &str) -> PathBuf {
 }
 
 async fn create_database(name: &str) -> String {
-    let admin = std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into());
+    let admin = admin_database_url();
     let mut conn = PgConnection::connect(&admin)
         .await
         .expect("Postgres is up (scripts/services up)");
@@ -103,21 +102,31 @@ async fn create_database(name: &str) -> String {
     format!("{base}/{name}")
 }
 
-async fn create_vhost(name: &str) -> String {
+/// The rabbitmqctl command line (the project's wrapper, or `TEST_RABBITMQCTL`).
+fn rabbitmqctl() -> (String, Vec<String>) {
     let ctl = std::env::var("TEST_RABBITMQCTL").unwrap_or_else(|_| {
         format!(
             "{} rabbitmqctl",
             repo_root().join("scripts/services").display()
         )
     });
-    let mut words = ctl.split_whitespace();
+    let mut words = ctl.split_whitespace().map(str::to_owned);
     let program = words.next().unwrap();
-    let prefix: Vec<&str> = words.collect();
+    (program, words.collect())
+}
+
+fn admin_database_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
+}
+
+async fn create_vhost(name: &str) -> String {
+    let (program, prefix) = rabbitmqctl();
     for args in [
         vec!["add_vhost", name],
         vec!["set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
     ] {
-        let out = Command::new(program)
+        let out = Command::new(&program)
             .args(&prefix)
             .args(&args)
             .output()
@@ -418,5 +427,35 @@ impl Stack {
         lapin::Connection::connect(&self.amqp_url, lapin::ConnectionProperties::default())
             .await
             .unwrap()
+    }
+}
+
+/// A finished test leaves nothing behind on the shared servers: its vhost
+/// goes (every vhost's quorum queues slow a broker restart), and so does its
+/// database unless the test failed (kept, with its logs, for a post-mortem).
+impl Drop for Stack {
+    fn drop(&mut self) {
+        for child in self.children.values_mut() {
+            let _ = child.start_kill();
+        }
+        for extra in &mut self.extras {
+            if let Some(child) = extra.child.as_mut() {
+                let _ = child.start_kill();
+            }
+        }
+        let (program, prefix) = rabbitmqctl();
+        let _ = std::process::Command::new(program)
+            .args(prefix)
+            .args(["delete_vhost", &self.id])
+            .output();
+        if !std::thread::panicking() {
+            let _ = std::process::Command::new("psql")
+                .args([
+                    &admin_database_url(),
+                    "-qc",
+                    &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.id),
+                ])
+                .output();
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! redelivered event finds its delivery recorded and sends nothing; an SMTP
 //! outage is waited out with backoff while the event is held, never dropped.
 
-use std::time::Duration;
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use shared::{
     broker::{Incoming, Outcome},
@@ -29,6 +29,53 @@ pub struct Notifier {
     pub token_ttl: Duration,
     pub max_deliveries: u64,
     pub shutdown: Shutdown,
+    /// This process's id in the claims it holds.
+    pub holder: Uuid,
+    pub in_process: InProcess,
+}
+
+/// Event ids being handled by this process, one task at a time each.
+#[derive(Default)]
+pub struct InProcess(std::sync::Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>);
+
+impl InProcess {
+    async fn turn(&self, event_id: Uuid) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut map = self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Forget locks nobody holds or waits for.
+            map.retain(|_, l| Arc::strong_count(l) > 1);
+            Arc::clone(map.entry(event_id).or_default())
+        };
+        lock.lock_owned().await
+    }
+}
+
+/// Renews a claim's lease every [`store::RENEW_EVERY`] until dropped, so
+/// only a dead holder's claim ever expires.
+struct LeaseKeeper(tokio::task::JoinHandle<()>);
+
+impl LeaseKeeper {
+    fn spawn(db: PgPool, event_id: Uuid, holder: Uuid) -> Self {
+        Self(tokio::spawn(async move {
+            let mut every = tokio::time::interval(store::RENEW_EVERY);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                if let Err(e) = store::renew_claim(&db, event_id, holder).await {
+                    tracing::warn!(error = %e, "could not renew a delivery claim");
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for LeaseKeeper {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,10 +84,14 @@ enum Failure {
     Poison(&'static str),
     #[error("transient: {0}")]
     Transient(String),
-    /// Postgres is unreachable, or a twin delivery holds the event: wait in
-    /// place without spending the delivery budget.
+    /// Postgres is unreachable: wait in place without spending the
+    /// delivery budget.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// Another worker holds the event: look again when its lease would
+    /// run out (it is renewed while the holder lives).
+    #[error("another worker is sending this email")]
+    Busy(Duration),
 }
 
 impl From<sqlx::Error> for Failure {
@@ -75,10 +126,7 @@ impl Notifier {
                 tracing::error!("dead-lettering an event delivered too many times");
                 return Outcome::DeadLetter;
             }
-            let unavailable = |e: &Failure| matches!(e, Failure::Unavailable(_));
-            match retry::while_unavailable(&self.shutdown, unavailable, || self.process(&event))
-                .await
-            {
+            match self.process_patiently(&event).await {
                 Ok(()) => Outcome::Ack,
                 Err(Failure::Poison(reason)) => {
                     tracing::error!(reason, "dead-lettering an event");
@@ -94,6 +142,31 @@ impl Notifier {
         .await
     }
 
+    /// Processes, waiting out outages and other workers' claims in place.
+    async fn process_patiently(&self, event: &PatientEvent) -> Result<(), Failure> {
+        // Twin deliveries of one event in this process take turns: a
+        // process may retake its own claim, so it must not race itself.
+        let _turn = self.in_process.turn(event.event_id()).await;
+        let unavailable = |e: &Failure| matches!(e, Failure::Unavailable(_));
+        loop {
+            match retry::while_unavailable(&self.shutdown, unavailable, || self.process(event))
+                .await
+            {
+                Err(Failure::Busy(lease_left)) if !self.shutdown.is_triggered() => {
+                    tracing::info!(
+                        wait_ms = lease_left.as_millis() as u64,
+                        "another worker holds this email; waiting"
+                    );
+                    tokio::select! {
+                        _ = tokio::time::sleep(lease_left + Duration::from_millis(250)) => {},
+                        _ = self.shutdown.clone().wait() => {},
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
     async fn process(&self, event: &PatientEvent) -> Result<(), Failure> {
         let (event_id, patient_id) = (event.event_id(), event.patient_id());
         let Some((email, first_name)) = store::unverified_recipient(&self.db, patient_id).await?
@@ -104,32 +177,25 @@ impl Notifier {
             }
             return Err(Failure::Poison("unknown patient"));
         };
-        match store::claim(&self.db, event_id, patient_id).await? {
+        match store::claim(&self.db, event_id, patient_id, self.holder).await? {
             Claim::Mine => {}
             Claim::Sent => {
                 tracing::info!("verification email already sent for this event");
                 return Ok(());
             }
-            Claim::Busy => {
-                return Err(Failure::Transient(
-                    "another delivery is sending this email".into(),
-                ))
-            }
+            // Wait in place: the holder finishes, or its lease runs out.
+            Claim::Busy(lease_left) => return Err(Failure::Busy(lease_left)),
         }
-        let token = VerificationToken::generate();
-        let expires_at = chrono::Utc::now()
-            + chrono::Duration::from_std(self.token_ttl)
-                .map_err(|e| Failure::Transient(e.to_string()))?;
-        store::issue_token(&self.db, patient_id, &token.hash(), expires_at).await?;
+        let lease = LeaseKeeper::spawn(self.db.clone(), event_id, self.holder);
         let recipient = Recipient {
             email: &email,
             first_name: &first_name,
         };
-        if let Err(e) = self
-            .send_until_delivered(event_id, &recipient, &token)
-            .await
-        {
-            let _ = store::release(&self.db, event_id).await;
+        let sent = self.issue_and_send(patient_id, &recipient).await;
+        drop(lease);
+        if let Err(e) = sent {
+            // Give the claim back so the retry (here or elsewhere) may send.
+            let _ = store::release(&self.db, event_id, self.holder).await;
             return Err(e);
         }
         tracing::info!("verification email sent");
@@ -150,11 +216,25 @@ impl Notifier {
         Ok(())
     }
 
+    /// A fresh token (earlier ones revoked) and the email that carries it.
+    async fn issue_and_send(&self, patient_id: Uuid, to: &Recipient<'_>) -> Result<(), Failure> {
+        let token = VerificationToken::generate();
+        let ttl = chrono::Duration::from_std(self.token_ttl)
+            .map_err(|e| Failure::Transient(e.to_string()))?;
+        store::issue_token(
+            &self.db,
+            patient_id,
+            &token.hash(),
+            chrono::Utc::now() + ttl,
+        )
+        .await?;
+        self.send_until_delivered(to, &token).await
+    }
+
     /// Retries SMTP with capped exponential backoff while holding the event;
     /// gives it back to the queue only when shutting down.
     async fn send_until_delivered(
         &self,
-        event_id: Uuid,
         to: &Recipient<'_>,
         token: &VerificationToken,
     ) -> Result<(), Failure> {
@@ -177,7 +257,6 @@ impl Notifier {
                             "shutting down with SMTP unavailable".into(),
                         ));
                     }
-                    let _ = store::renew_claim(&self.db, event_id).await;
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {},
                         _ = self.shutdown.clone().wait() => {},

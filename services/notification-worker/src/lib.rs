@@ -44,6 +44,8 @@ pub async fn run(config: NotifierConfig, shutdown: Shutdown) -> anyhow::Result<(
         token_ttl: config.token_ttl,
         max_deliveries: config.max_deliveries,
         shutdown: shutdown.clone(),
+        holder: uuid::Uuid::new_v4(),
+        in_process: handler::InProcess::default(),
     });
     tracing::info!(prefetch = config.prefetch, "notification-worker starting");
     consume(

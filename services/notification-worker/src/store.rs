@@ -9,57 +9,74 @@ use uuid::Uuid;
 pub enum Claim {
     /// This worker may send now.
     Mine,
-    /// Another delivery is sending it right now.
-    Busy,
+    /// Another worker holds it; its lease runs out after this long unless
+    /// it is alive to renew it.
+    Busy(std::time::Duration),
     /// Sent before: nothing to do.
     Sent,
 }
 
-/// How long a claim protects an event whose holder may have died.
-const LEASE: &str = "5 minutes";
+/// How long a claim outlives its holder's last renewal. Holders renew
+/// every [`RENEW_EVERY`], so only a dead holder's claim ever expires.
+const LEASE: &str = "15 seconds";
+pub const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Claims an event for sending, or takes over a claim whose lease ran out.
-pub async fn claim(db: &PgPool, event_id: Uuid, patient_id: Uuid) -> sqlx::Result<Claim> {
+/// Claims an event for sending: a new event, one this process already
+/// holds, or one whose holder stopped renewing its lease.
+pub async fn claim(
+    db: &PgPool,
+    event_id: Uuid,
+    patient_id: Uuid,
+    holder: Uuid,
+) -> sqlx::Result<Claim> {
     let claimed: Option<Uuid> = sqlx::query_scalar(&format!(
-        "INSERT INTO notification_deliveries (event_id, patient_id, kind, status) \
-         VALUES ($1, $2, 'email_verification', 'sending') \
-         ON CONFLICT (event_id) DO UPDATE SET claimed_at = now() \
+        "INSERT INTO notification_deliveries (event_id, patient_id, kind, status, holder) \
+         VALUES ($1, $2, 'email_verification', 'sending', $3) \
+         ON CONFLICT (event_id) DO UPDATE SET claimed_at = now(), holder = EXCLUDED.holder \
          WHERE notification_deliveries.status = 'sending' \
-           AND notification_deliveries.claimed_at < now() - interval '{LEASE}' \
+           AND (notification_deliveries.holder = EXCLUDED.holder \
+                OR notification_deliveries.claimed_at < now() - interval '{LEASE}') \
          RETURNING event_id"
     ))
     .bind(event_id)
     .bind(patient_id)
+    .bind(holder)
     .fetch_optional(db)
     .await?;
     if claimed.is_some() {
         return Ok(Claim::Mine);
     }
-    let status: String =
-        sqlx::query_scalar("SELECT status FROM notification_deliveries WHERE event_id = $1")
-            .bind(event_id)
-            .fetch_one(db)
-            .await?;
+    let (status, lease_left): (String, f64) = sqlx::query_as(&format!(
+        "SELECT status, GREATEST(EXTRACT(EPOCH FROM claimed_at + interval '{LEASE}' - now()), 0)::float8 \
+         FROM notification_deliveries WHERE event_id = $1"
+    ))
+    .bind(event_id)
+    .fetch_one(db)
+    .await?;
     Ok(if status == "sent" {
         Claim::Sent
     } else {
-        Claim::Busy
+        Claim::Busy(std::time::Duration::from_secs_f64(lease_left))
     })
 }
 
-/// Keeps a claim alive while SMTP is being retried.
-pub async fn renew_claim(db: &PgPool, event_id: Uuid) -> sqlx::Result<()> {
-    sqlx::query("UPDATE notification_deliveries SET claimed_at = now() WHERE event_id = $1 AND status = 'sending'")
-        .bind(event_id)
-        .execute(db)
-        .await
-        .map(drop)
+/// Keeps a claim alive while its holder works on it.
+pub async fn renew_claim(db: &PgPool, event_id: Uuid, holder: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE notification_deliveries SET claimed_at = now() WHERE event_id = $1 AND holder = $2 AND status = 'sending'",
+    )
+    .bind(event_id)
+    .bind(holder)
+    .execute(db)
+    .await
+    .map(drop)
 }
 
 /// Gives a claim back (the send will be retried by a redelivery).
-pub async fn release(db: &PgPool, event_id: Uuid) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM notification_deliveries WHERE event_id = $1 AND status = 'sending'")
+pub async fn release(db: &PgPool, event_id: Uuid, holder: Uuid) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM notification_deliveries WHERE event_id = $1 AND holder = $2 AND status = 'sending'")
         .bind(event_id)
+        .bind(holder)
         .execute(db)
         .await
         .map(drop)

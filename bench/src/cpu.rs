@@ -1,0 +1,144 @@
+//! Where the CPU went during a measurement: CPU time per process group
+//! (the services, Postgres, RabbitMQ, the bench's own load, MailDev, and
+//! everything else on the machine) from `/proc`, between two snapshots. It
+//! says what a figure is bound by, and how much other work took.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+/// Clock ticks per second of `/proc` CPU times (USER_HZ; 100 on Linux).
+const HZ: f64 = 100.0;
+
+pub struct Snapshot {
+    at: Instant,
+    busy: u64,
+    per_pid: HashMap<u32, (&'static str, u64)>,
+    ours: HashMap<u32, &'static str>,
+}
+
+/// CPU used between two snapshots.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CpuUse {
+    pub seconds: f64,
+    /// All CPUs busy, in cores (2.0 = both cores busy all the time).
+    pub machine_cores: f64,
+    /// Cores used by each group, `other` included.
+    pub cores: BTreeMap<&'static str, f64>,
+}
+
+/// The shared servers by name; the services only when they are ours (other
+/// test suites may be running theirs), the rest is `other`.
+fn group(pid: u32, comm: &str, ours: &HashMap<u32, &'static str>) -> &'static str {
+    if let Some(name) = ours.get(&pid) {
+        return name;
+    }
+    match comm {
+        _ if pid == std::process::id() => "bench",
+        "beam.smp" => "rabbitmq",
+        "postgres" => "postgres",
+        "node" => "node (maildev)",
+        _ => "other",
+    }
+}
+
+fn proc_ticks(pid: u32, ours: &HashMap<u32, &'static str>) -> Option<(&'static str, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = &stat[open + 1..close];
+    let rest: Vec<&str> = stat[close + 2..].split(' ').collect();
+    // After the comm: state is field 3, utime field 14, stime field 15.
+    let utime: u64 = rest.get(11)?.parse().ok()?;
+    let stime: u64 = rest.get(12)?.parse().ok()?;
+    Some((group(pid, comm, ours), utime + stime))
+}
+
+fn machine_busy() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+    fields.iter().sum::<u64>().saturating_sub(idle)
+}
+
+/// CPU times now; `ours` names the services this bench started, by pid.
+pub fn snapshot(ours: &[(u32, &'static str)]) -> Snapshot {
+    let ours: HashMap<u32, &'static str> = ours.iter().copied().collect();
+    let mut per_pid = HashMap::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.filter_map(Result::ok) {
+            if let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) {
+                if let Some(ticks) = proc_ticks(pid, &ours) {
+                    per_pid.insert(pid, ticks);
+                }
+            }
+        }
+    }
+    Snapshot {
+        at: Instant::now(),
+        busy: machine_busy(),
+        per_pid,
+        ours,
+    }
+}
+
+/// The CPU used from `before` to now.
+pub fn since(before: &Snapshot) -> CpuUse {
+    let ours: Vec<(u32, &'static str)> = before.ours.iter().map(|(p, n)| (*p, *n)).collect();
+    let after = snapshot(&ours);
+    let seconds = (after.at - before.at).as_secs_f64().max(0.001);
+    let mut ticks: BTreeMap<&'static str, u64> = BTreeMap::new();
+    for (pid, (group, now)) in &after.per_pid {
+        let then = before.per_pid.get(pid).map_or(0, |(_, t)| *t);
+        *ticks.entry(group).or_default() += now.saturating_sub(then);
+    }
+    let busy = after.busy.saturating_sub(before.busy);
+    let named: u64 = ticks
+        .iter()
+        .filter(|(g, _)| **g != "other")
+        .map(|(_, t)| t)
+        .sum();
+    // Whatever the named groups did not use: other processes, the kernel.
+    ticks.insert("other", busy.saturating_sub(named));
+    CpuUse {
+        seconds,
+        machine_cores: busy as f64 / HZ / seconds,
+        cores: ticks
+            .into_iter()
+            .map(|(g, t)| (g, t as f64 / HZ / seconds))
+            .collect(),
+    }
+}
+
+impl CpuUse {
+    /// `group 0.45, …` in cores, largest first, without idle groups.
+    pub fn describe(&self) -> String {
+        let mut groups: Vec<(&str, f64)> = self
+            .cores
+            .iter()
+            .map(|(g, c)| (*g, *c))
+            .filter(|(_, c)| *c >= 0.01)
+            .collect();
+        groups.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let list: Vec<String> = groups.iter().map(|(g, c)| format!("{g} {c:.2}")).collect();
+        format!("{} (all: {:.2})", list.join(", "), self.machine_cores)
+    }
+
+    /// CPU microseconds per operation, by group, for `ops` operations.
+    pub fn per_op_us(&self, ops: u64) -> BTreeMap<&'static str, f64> {
+        let ops = ops.max(1) as f64;
+        self.cores
+            .iter()
+            .map(|(g, c)| (*g, c * self.seconds * 1e6 / ops))
+            .collect()
+    }
+}
