@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use e2e::{eventually, example, unique_example, Inbox, Service, Stack};
+use e2e::{eventually, example, faults, unique_example, Inbox, Service, Stack};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -267,56 +267,16 @@ async fn with_the_broker_unreachable_intake_answers_503_and_leaves_nothing_pendi
     child.kill().await.unwrap();
 }
 
-/// Seals a registration body the way intake-api does.
-fn registration_message(request_id: uuid::Uuid, body: &Value) -> Vec<u8> {
-    use shared::{
-        config::{AppEnv, Vars},
-        crypto::Keyring,
-        messages::{registration_context, RegistrationRequested, RegistrationRequestedV1},
-    };
-    let env = std::collections::HashMap::from([("PHI_ENCRYPTION_KEY", e2e::TEST_PHI_KEY)]);
-    let keyring = Keyring::from_vars(&Vars(&env), AppEnv::Test).unwrap();
-    let message = RegistrationRequested::V1(RegistrationRequestedV1 {
-        request_id,
-        submitted_at: chrono::Utc::now(),
-        registration: keyring.seal_json(body, &registration_context(request_id)),
-    });
-    serde_json::to_vec(&message).unwrap()
-}
-
-async fn publish_raw(channel: &lapin::Channel, request_id: uuid::Uuid, body: &[u8]) {
-    use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await
-        .ok();
-    let properties =
-        shared::broker::persistent_json("registration.requested.v1", request_id, request_id);
-    let confirm = channel
-        .basic_publish(
-            "registration".into(),
-            "registration.requested".into(),
-            BasicPublishOptions::default(),
-            body,
-            properties,
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
-    assert!(confirm.is_ack());
-}
-
 #[tokio::test]
 async fn a_request_message_published_twice_makes_one_patient_one_event_and_one_email() {
     let stack = Stack::start().await;
     let body = unique_example();
     let request_id = uuid::Uuid::new_v4();
-    let message = registration_message(request_id, &body);
+    let message = faults::sealed_registration(request_id, &body, e2e::TEST_PHI_KEY);
     let conn = stack.amqp().await;
     let channel = conn.create_channel().await.unwrap();
-    publish_raw(&channel, request_id, &message).await;
-    publish_raw(&channel, request_id, &message).await;
+    faults::publish_raw(&channel, request_id, &message).await;
+    faults::publish_raw(&channel, request_id, &message).await;
 
     // No intake-api recorded it: the worker creates its status row.
     eventually(
@@ -424,7 +384,7 @@ async fn a_message_that_is_not_json_is_dead_lettered_and_the_worker_keeps_going(
     let stack = Stack::start().await;
     let conn = stack.amqp().await;
     let channel = conn.create_channel().await.unwrap();
-    publish_raw(&channel, uuid::Uuid::new_v4(), b"this is { not json").await;
+    faults::publish_raw(&channel, uuid::Uuid::new_v4(), b"this is { not json").await;
 
     let dead = eventually(
         "the message in the dead-letter queue",

@@ -14,7 +14,7 @@ const HZ: f64 = 100.0;
 pub struct Snapshot {
     at: Instant,
     busy: u64,
-    per_pid: HashMap<u32, (&'static str, u64)>,
+    per_pid: HashMap<u32, (&'static str, String, u64)>,
     ours: HashMap<u32, &'static str>,
 }
 
@@ -26,6 +26,8 @@ pub struct CpuUse {
     pub machine_cores: f64,
     /// Cores used by each group, `other` included.
     pub cores: BTreeMap<&'static str, f64>,
+    /// The busiest processes in `other`, by name: what else was running.
+    pub other_top: Vec<(String, f64)>,
 }
 
 /// The shared servers by name; the services only when they are ours (other
@@ -43,7 +45,7 @@ fn group(pid: u32, comm: &str, ours: &HashMap<u32, &'static str>) -> &'static st
     }
 }
 
-fn proc_ticks(pid: u32, ours: &HashMap<u32, &'static str>) -> Option<(&'static str, u64)> {
+fn proc_ticks(pid: u32, ours: &HashMap<u32, &'static str>) -> Option<(&'static str, String, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let open = stat.find('(')?;
     let close = stat.rfind(')')?;
@@ -52,7 +54,7 @@ fn proc_ticks(pid: u32, ours: &HashMap<u32, &'static str>) -> Option<(&'static s
     // After the comm: state is field 3, utime field 14, stime field 15.
     let utime: u64 = rest.get(11)?.parse().ok()?;
     let stime: u64 = rest.get(12)?.parse().ok()?;
-    Some((group(pid, comm, ours), utime + stime))
+    Some((group(pid, comm, ours), comm.to_owned(), utime + stime))
 }
 
 fn machine_busy() -> u64 {
@@ -97,10 +99,22 @@ pub fn since(before: &Snapshot) -> CpuUse {
     let after = snapshot(&ours);
     let seconds = (after.at - before.at).as_secs_f64().max(0.001);
     let mut ticks: BTreeMap<&'static str, u64> = BTreeMap::new();
-    for (pid, (group, now)) in &after.per_pid {
-        let then = before.per_pid.get(pid).map_or(0, |(_, t)| *t);
-        *ticks.entry(group).or_default() += now.saturating_sub(then);
+    let mut others: HashMap<&str, u64> = HashMap::new();
+    for (pid, (group, comm, now)) in &after.per_pid {
+        let then = before.per_pid.get(pid).map_or(0, |(_, _, t)| *t);
+        let used = now.saturating_sub(then);
+        *ticks.entry(group).or_default() += used;
+        if *group == "other" {
+            *others.entry(comm.as_str()).or_default() += used;
+        }
     }
+    let mut other_top: Vec<(String, f64)> = others
+        .into_iter()
+        .map(|(comm, t)| (comm.to_owned(), t as f64 / HZ / seconds))
+        .filter(|(_, cores)| *cores >= 0.02)
+        .collect();
+    other_top.sort_by(|a, b| b.1.total_cmp(&a.1));
+    other_top.truncate(3);
     let busy = after.busy.saturating_sub(before.busy);
     let named: u64 = ticks
         .iter()
@@ -116,6 +130,7 @@ pub fn since(before: &Snapshot) -> CpuUse {
             .into_iter()
             .map(|(g, t)| (g, t as f64 / HZ / seconds))
             .collect(),
+        other_top,
     }
 }
 
@@ -130,7 +145,16 @@ impl CpuUse {
             .collect();
         groups.sort_by(|a, b| b.1.total_cmp(&a.1));
         let list: Vec<String> = groups.iter().map(|(g, c)| format!("{g} {c:.2}")).collect();
-        format!("{} (all: {:.2})", list.join(", "), self.machine_cores)
+        let mut text = format!("{} (all: {:.2})", list.join(", "), self.machine_cores);
+        if !self.other_top.is_empty() {
+            let top: Vec<String> = self
+                .other_top
+                .iter()
+                .map(|(comm, c)| format!("{comm} {c:.2}"))
+                .collect();
+            text += &format!("; other is mostly {}", top.join(", "));
+        }
+        text
     }
 
     /// CPU microseconds per operation, by group, for `ops` operations.

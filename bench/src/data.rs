@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::{bail, Context};
 use lapin::{
     options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueuePurgeOptions},
-    types::FieldTable,
+    types::{AMQPValue, FieldTable},
     Channel, Confirmation, Connection, ConnectionProperties,
 };
 use serde_json::{json, Value};
@@ -60,8 +60,22 @@ pub fn envelope(keyring: &Keyring, request_id: Uuid, body: &Value) -> anyhow::Re
     Ok(serde_json::to_vec(&message)?)
 }
 
+/// Where a [`Publisher`] sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The registration exchange, so the request queue: what the worker reads.
+    Requests,
+    /// A quorum queue of the bench's own, without the request queue's
+    /// length limit: raw publishing can outrun that limit within a run.
+    Baseline,
+}
+
+/// The baseline's queue: durable, quorum, in the phase's own vhost.
+const BASELINE_QUEUE: &str = "bench.baseline";
+
 /// Confirm-mode channels on a couple of connections to one vhost.
 pub struct Publisher {
+    target: Target,
     channels: Vec<Channel>,
     next: AtomicUsize,
     connections: Vec<Connection>,
@@ -72,6 +86,7 @@ impl Publisher {
         amqp_url: &str,
         connections: usize,
         per_connection: usize,
+        target: Target,
     ) -> anyhow::Result<Self> {
         let mut conns = Vec::new();
         let mut channels = Vec::new();
@@ -85,25 +100,54 @@ impl Publisher {
                     .confirm_select(ConfirmSelectOptions::default())
                     .await?;
                 Topology::default().declare(&channel).await?;
+                if target == Target::Baseline {
+                    let mut args = FieldTable::default();
+                    args.insert(
+                        "x-queue-type".into(),
+                        AMQPValue::LongString("quorum".into()),
+                    );
+                    let durable = QueueDeclareOptions {
+                        durable: true,
+                        ..QueueDeclareOptions::default()
+                    };
+                    channel
+                        .queue_declare(BASELINE_QUEUE.into(), durable, args)
+                        .await?;
+                }
                 channels.push(channel);
             }
             conns.push(conn);
         }
         Ok(Self {
+            target,
             channels,
             next: AtomicUsize::new(0),
             connections: conns,
         })
     }
 
+    fn queue(&self) -> &'static str {
+        match self.target {
+            Target::Requests => topology::REGISTRATION_QUEUE,
+            Target::Baseline => BASELINE_QUEUE,
+        }
+    }
+
     /// Publishes one registration message (persistent, mandatory) to the
-    /// request queue and waits for the broker's confirm.
+    /// target and waits for the broker's confirm.
     pub async fn publish(&self, request_id: Uuid, bytes: &[u8]) -> anyhow::Result<()> {
         let k = self.next.fetch_add(1, Ordering::Relaxed) % self.channels.len();
+        let (exchange, key) = match self.target {
+            Target::Requests => (
+                topology::REGISTRATION_EXCHANGE,
+                topology::REGISTRATION_REQUESTED,
+            ),
+            Target::Baseline => ("", BASELINE_QUEUE),
+        };
         let confirm = self.channels[k]
             .basic_publish(
-                topology::REGISTRATION_EXCHANGE.into(),
-                topology::REGISTRATION_REQUESTED.into(),
+                exchange.into(),
+                key.into(),
                 BasicPublishOptions {
                     mandatory: true,
                     ..BasicPublishOptions::default()
@@ -121,11 +165,11 @@ impl Publisher {
         }
     }
 
-    /// Messages ready in the request queue.
+    /// Messages ready in the target queue.
     pub async fn queue_depth(&self) -> anyhow::Result<u32> {
         let queue = self.channels[0]
             .queue_declare(
-                topology::REGISTRATION_QUEUE.into(),
+                self.queue().into(),
                 QueueDeclareOptions {
                     passive: true,
                     ..QueueDeclareOptions::default()
@@ -136,13 +180,10 @@ impl Publisher {
         Ok(queue.message_count())
     }
 
-    /// Empties the request queue.
+    /// Empties the target queue.
     pub async fn purge(&self) -> anyhow::Result<u32> {
         Ok(self.channels[0]
-            .queue_purge(
-                topology::REGISTRATION_QUEUE.into(),
-                QueuePurgeOptions::default(),
-            )
+            .queue_purge(self.queue().into(), QueuePurgeOptions::default())
             .await?)
     }
 

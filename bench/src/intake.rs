@@ -2,8 +2,10 @@
 //! request queue and confirmed) registrations per second from `clients`
 //! concurrent keep-alive HTTP/1.1 clients, with no registration worker
 //! running; the services' RSS sampled meanwhile. Beside it, the baseline:
-//! raw confirmed persistent publishes of a message of the same size to the
-//! same queue at the same concurrency, on a few confirm-mode channels.
+//! raw confirmed persistent publishes of a message of the same size to a
+//! quorum queue on the same broker (the bench's own: the request queue's
+//! length limit would refuse a raw run's volume) at the same concurrency, on
+//! a few confirm-mode channels.
 
 use std::{sync::Arc, time::Duration};
 
@@ -12,7 +14,7 @@ use uuid::Uuid;
 
 use crate::{
     cpu::{self, CpuUse},
-    data::{body, envelope, Publisher},
+    data::{body, envelope, Publisher, Target},
     infra::Infra,
     rss::{Peak, Watch},
     stack::{Service, Stack},
@@ -68,7 +70,7 @@ fn error_kind(e: &reqwest::Error) -> String {
 async fn measure(infra: &Infra, stack: &mut Stack<'_>, s: &Settings) -> anyhow::Result<Intake> {
     let intake_pid = stack.start(Service::Intake, &[]).await?;
     let notification_pid = stack.start(Service::Notification, &[]).await?;
-    let publisher = Arc::new(Publisher::open(&stack.amqp_url, 2, 2).await?);
+    let requests = Publisher::open(&stack.amqp_url, 1, 1, Target::Requests).await?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(s.clients)
         .timeout(Duration::from_secs(10))
@@ -106,8 +108,9 @@ async fn measure(infra: &Infra, stack: &mut Stack<'_>, s: &Settings) -> anyhow::
     .await;
     let intake_cpu = cpu::since(&before);
     let rss = watch.finish().await;
-    let queued_after_intake = publisher.queue_depth().await?;
-    publisher.purge().await?;
+    let queued_after_intake = requests.queue_depth().await?;
+    requests.purge().await?;
+    requests.close().await;
 
     let message = Arc::new(envelope(
         &infra.keyring,
@@ -116,13 +119,15 @@ async fn measure(infra: &Infra, stack: &mut Stack<'_>, s: &Settings) -> anyhow::
     )?);
     let message_bytes = message.len();
     let pids = stack.pids();
+    let few = Arc::new(Publisher::open(&stack.amqp_url, 2, 2, Target::Baseline).await?);
     let (baseline, baseline_cpu) =
-        raw_publish(&publisher, &message, s.clients, s.warmup, s.window, &pids).await?;
-    if let Ok(publisher) = Arc::try_unwrap(publisher) {
-        publisher.close().await;
+        raw_publish(&few, &message, s.clients, s.warmup, s.window, &pids).await?;
+    if let Ok(few) = Arc::try_unwrap(few) {
+        few.close().await;
     }
     // The service's own pattern: many channels, one publish on each at a time.
-    let many = Arc::new(Publisher::open(&stack.amqp_url, 2, s.clients / 2).await?);
+    let channels = (s.clients / 2).max(1);
+    let many = Arc::new(Publisher::open(&stack.amqp_url, 2, channels, Target::Baseline).await?);
     let short = s.window.min(Duration::from_secs(5));
     let (baseline_64_channels, baseline_64_channels_cpu) =
         raw_publish(&many, &message, s.clients, s.warmup, short, &pids).await?;

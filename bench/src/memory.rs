@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::{
-    data::{body, envelope, Publisher},
+    data::{body, envelope, Publisher, Target},
     infra::Infra,
     rss::max_rss_over,
     stack::{Service, Stack},
@@ -55,7 +55,7 @@ async fn measure(
     let idle_rss_kib = max_rss_over(idle, sample).await;
     stack.kill(idle).await?;
 
-    let publisher = Publisher::open(&stack.amqp_url, 2, 2).await?;
+    let publisher = Publisher::open(&stack.amqp_url, 2, 2, Target::Requests).await?;
     let prefix = format!("{}mem.", infra.email_prefix());
     let t0 = Instant::now();
     stream::iter(0..backlog as u64)

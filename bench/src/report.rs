@@ -79,7 +79,11 @@ fn per_op(cpu: &crate::cpu::CpuUse, ops: u64) -> String {
         .iter()
         .map(|(g, us)| format!("{g} {us:.0}"))
         .collect();
-    format!("{total:.0} µs: {}", list.join(", "))
+    let mut text = format!("{total:.0} µs: {}", list.join(", "));
+    if let Some((comm, cores)) = cpu.other_top.first() {
+        text += &format!("; other is mostly {comm} ({cores:.2} cores)");
+    }
+    text
 }
 
 fn mib(kib: u64) -> f64 {
@@ -155,12 +159,16 @@ impl Report {
                 "p99 < 50 ms".into(),
                 a.latency.p99_ms < 50.0,
             ));
+            let mut measured = format!(
+                "{:.0}/s; p50 / p99 {:.1} / {:.1} ms",
+                b.per_s, b.latency.p50_ms, b.latency.p99_ms
+            );
+            if !b.errors.is_empty() {
+                measured += &format!(" (errors: {:?})", b.errors);
+            }
             t.push(row(
                 format!("raw confirmed publish, {} B, quorum queue", i.message_bytes),
-                format!(
-                    "{:.0}/s; p50 / p99 {:.1} / {:.1} ms",
-                    b.per_s, b.latency.p50_ms, b.latency.p99_ms
-                ),
+                measured,
             ));
             t.push(row(
                 "  CPU per 202, by process".into(),
