@@ -157,6 +157,26 @@ impl CpuUse {
         text
     }
 
+    /// `total µs: group µs, …` of CPU per operation, largest first.
+    pub fn per_op_text(&self, ops: u64) -> String {
+        let mut groups: Vec<(&str, f64)> = self
+            .per_op_us(ops)
+            .into_iter()
+            .filter(|(_, us)| *us >= 1.0)
+            .collect();
+        groups.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let total: f64 = groups.iter().map(|g| g.1).sum();
+        let list: Vec<String> = groups
+            .iter()
+            .map(|(g, us)| format!("{g} {us:.0}"))
+            .collect();
+        let mut text = format!("{total:.0} µs: {}", list.join(", "));
+        if let Some((comm, cores)) = self.other_top.first() {
+            text += &format!("; other is mostly {comm} ({cores:.2} cores)");
+        }
+        text
+    }
+
     /// CPU microseconds per operation, by group, for `ops` operations.
     pub fn per_op_us(&self, ops: u64) -> BTreeMap<&'static str, f64> {
         let ops = ops.max(1) as f64;

@@ -14,6 +14,7 @@ use crate::{
     data::body,
     e2e::register,
     infra::Infra,
+    smtp,
     stack::{Service, Stack},
     stats::{summarize, Summary},
 };
@@ -29,6 +30,9 @@ pub struct Latency {
     /// MailDev's overheads: request recorded → completed, → email sent.
     pub server_to_completed: Summary,
     pub server_to_sent: Summary,
+    /// One message handed to the SMTP sink directly, and how many it holds.
+    pub smtp_accept: Summary,
+    pub sink_messages: Option<u64>,
 }
 
 const WARMUP: usize = 3;
@@ -56,6 +60,7 @@ async fn measure(infra: &Infra, stack: &mut Stack<'_>, n: usize) -> anyhow::Resu
     stack.start(Service::Intake, &[]).await?;
     stack.start(Service::Registration, &[]).await?;
     stack.start(Service::Notification, &[]).await?;
+    let (smtp_accept, sink_messages) = smtp::probe(infra, 5).await?;
     let prefix = format!("{}lat.", infra.email_prefix());
     let mut completed = Vec::new();
     let mut emailed = Vec::new();
@@ -101,6 +106,8 @@ async fn measure(infra: &Infra, stack: &mut Stack<'_>, n: usize) -> anyhow::Resu
         failures,
         server_to_completed,
         server_to_sent,
+        smtp_accept,
+        sink_messages,
     })
 }
 

@@ -20,6 +20,7 @@ mod noise;
 mod plot;
 mod report;
 mod rss;
+mod smtp;
 mod stack;
 mod stats;
 mod table;
@@ -207,16 +208,22 @@ async fn main() -> anyhow::Result<()> {
         infra.run_id,
         log_dir.display()
     ));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // What the machine does before we start: shared servers idle, or not.
+    let before = cpu::snapshot(&[]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle = cpu::since(&before);
     let mut report = Report {
         meta: Meta {
             started_at: started.format("%Y-%m-%d %H:%M:%S").to_string(),
             mode: if args.quick { "quick" } else { "default" },
-            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cores,
             git_rev: std::env::var("BENCH_GIT_REV")
                 .ok()
                 .filter(|s| !s.is_empty()),
             total_seconds: 0.0,
-            cpu_busy_before_pct: noise::cpu_busy_pct(Duration::from_secs(1)).await,
+            cpu_busy_before_pct: idle.machine_cores * 100.0 / cores as f64,
+            cpu_before: idle,
             service_env: infra
                 .service_env
                 .iter()
@@ -234,8 +241,9 @@ async fn main() -> anyhow::Result<()> {
     };
     if report.meta.cpu_busy_before_pct > 25.0 {
         say(&format!(
-            "warning: the CPUs were {:.0}% busy before the run: other work will lower every figure",
-            report.meta.cpu_busy_before_pct
+            "warning: the CPUs were {:.0}% busy before the run ({}): other work will lower every figure",
+            report.meta.cpu_busy_before_pct,
+            report.meta.cpu_before.describe()
         ));
     }
     let t0 = Instant::now();

@@ -1,40 +1,10 @@
 //! Is the run trustworthy? The servers are shared (other test suites may be
-//! using, or restarting, them) and so are the cores. Two signs are kept:
-//! how busy the CPU was just before the run, and the WARN/ERROR lines the
-//! services logged in each phase (a restart of Postgres or RabbitMQ under a
-//! phase shows up there as lost connections).
+//! using, or restarting, them) and so are the cores. Besides the CPU use
+//! before the run (see `cpu`), the WARN/ERROR lines the services logged in
+//! each phase are kept: a restart of Postgres or RabbitMQ under a phase
+//! shows up there as lost connections.
 
-use std::{path::Path, time::Duration};
-
-/// Busy and total jiffies of all CPUs, from `/proc/stat`.
-fn cpu_jiffies() -> Option<(u64, u64)> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let fields: Vec<u64> = stat
-        .lines()
-        .next()?
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|f| f.parse().ok())
-        .collect();
-    let total: u64 = fields.iter().take(8).sum();
-    let idle = fields.get(3)? + fields.get(4)?;
-    Some((total - idle, total))
-}
-
-/// Percent of all CPUs busy over `span` (0 when unknown).
-pub async fn cpu_busy_pct(span: Duration) -> f64 {
-    let Some((b0, t0)) = cpu_jiffies() else {
-        return 0.0;
-    };
-    tokio::time::sleep(span).await;
-    let Some((b1, t1)) = cpu_jiffies() else {
-        return 0.0;
-    };
-    if t1 <= t0 {
-        return 0.0;
-    }
-    (b1 - b0) as f64 * 100.0 / (t1 - t0) as f64
-}
+use std::path::Path;
 
 /// WARN and ERROR lines in the logs of one phase (files `<stack>-*.log`):
 /// how many, and the first one.

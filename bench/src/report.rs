@@ -18,9 +18,10 @@ pub struct Meta {
     pub cores: usize,
     pub git_rev: Option<String>,
     pub total_seconds: f64,
-    /// How busy the CPUs were in the second before the run: anything else
-    /// running makes every figure lower.
+    /// How busy the CPUs were in the 2 s before the run, and with what:
+    /// anything else running makes every figure lower.
     pub cpu_busy_before_pct: f64,
+    pub cpu_before: crate::cpu::CpuUse,
     /// `BENCH_SERVICE_ENV`, when set: settings the services ran with.
     pub service_env: Vec<String>,
 }
@@ -66,26 +67,6 @@ fn check(figure: String, measured: String, target: String, pass: bool) -> Row {
     }
 }
 
-/// `group µs, …` per operation, largest first.
-fn per_op(cpu: &crate::cpu::CpuUse, ops: u64) -> String {
-    let mut groups: Vec<(&str, f64)> = cpu
-        .per_op_us(ops)
-        .into_iter()
-        .filter(|(_, us)| *us >= 1.0)
-        .collect();
-    groups.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let total: f64 = groups.iter().map(|g| g.1).sum();
-    let list: Vec<String> = groups
-        .iter()
-        .map(|(g, us)| format!("{g} {us:.0}"))
-        .collect();
-    let mut text = format!("{total:.0} µs: {}", list.join(", "));
-    if let Some((comm, cores)) = cpu.other_top.first() {
-        text += &format!("; other is mostly {comm} ({cores:.2} cores)");
-    }
-    text
-}
-
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
@@ -93,13 +74,19 @@ fn mib(kib: u64) -> f64 {
 impl Report {
     /// Fills `table` from the figures.
     pub fn tabulate(&mut self) {
-        let mut t = Vec::new();
+        let mut t = vec![row(
+            "cores busy before the run (2 s)".into(),
+            self.meta.cpu_before.describe(),
+        )];
         if let Some(b) = &self.bcrypt {
             t.push(row(
-                format!("bcrypt cost-{} hash, median of {}", b.cost, b.samples),
                 format!(
-                    "{:.1} ms (min {:.1}, max {:.1})",
-                    b.t_hash_ms, b.min_ms, b.max_ms
+                    "bcrypt cost-{} hash on CPU, median of {}",
+                    b.cost, b.samples
+                ),
+                format!(
+                    "{:.1} ms (wall clock {:.1}, min {:.1}, max {:.1})",
+                    b.t_hash_ms, b.wall_ms, b.min_ms, b.max_ms
                 ),
             ));
             t.push(row(
@@ -172,11 +159,11 @@ impl Report {
             ));
             t.push(row(
                 "  CPU per 202, by process".into(),
-                per_op(&i.intake_cpu, i.accepted_in_all),
+                i.intake_cpu.per_op_text(i.accepted_in_all),
             ));
             t.push(row(
                 "  CPU per raw publish, by process".into(),
-                per_op(&i.baseline_cpu, b.total_ok),
+                i.baseline_cpu.per_op_text(b.total_ok),
             ));
             let m = &i.baseline_64_channels;
             t.push(row(
@@ -186,7 +173,7 @@ impl Report {
                     m.per_s,
                     m.latency.p50_ms,
                     m.latency.p99_ms,
-                    per_op(&i.baseline_64_channels_cpu, m.total_ok)
+                    i.baseline_64_channels_cpu.per_op_text(m.total_ok)
                 ),
             ));
             t.push(check(
@@ -241,6 +228,13 @@ impl Report {
                     l.server_to_sent.p50_ms,
                     l.server_to_sent.p99_ms
                 ),
+            ));
+            let stored = l
+                .sink_messages
+                .map_or_else(String::new, |n| format!(" (MailDev holds {n} messages)"));
+            t.push(row(
+                "  SMTP sink accepts one message in".into(),
+                format!("p50 {:.0} ms{stored}", l.smtp_accept.p50_ms),
             ));
         }
         for d in self.end_to_end.iter().flatten().filter(|d| d.workers == 1) {
