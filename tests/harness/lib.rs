@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod accounts;
 mod batch;
 mod body;
 mod evidence;
