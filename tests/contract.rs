@@ -204,6 +204,97 @@ async fn sql_and_script_content_is_stored_and_returned_verbatim() {
     assert_eq!((first.as_str(), stored.as_str()), ("<b>Zoë</b>", street));
 }
 
+#[tokio::test]
+async fn invalid_registrations_get_422_with_every_field_error_and_enqueue_nothing() {
+    let stack = Stack::start().await;
+    let mut body = unique_example();
+    body["email"] = json!("not-an-email");
+    body["password"] = json!("short");
+    body["confirm_password"] = json!("different");
+    body["date_of_birth"] = json!("2020-01-01");
+    let response = stack.register(&body).await;
+    assert_eq!(response.status(), 422);
+    let json: Value = response.json().await.unwrap();
+    assert_eq!(json["success"], false);
+    assert_eq!(json["message"], "Validation failed");
+    for field in ["email", "password", "confirm_password", "date_of_birth"] {
+        assert!(
+            json["errors"][field]
+                .as_array()
+                .is_some_and(|m| !m.is_empty()),
+            "{field}: {json}"
+        );
+    }
+    assert!(json["errors"]["password"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("Password must contain at least 8 characters")));
+    assert_eq!(
+        json["errors"]["date_of_birth"],
+        json!(["Must be at least 13 years old"])
+    );
+    let requests: i64 = sqlx::query_scalar("SELECT count(*) FROM registration_requests")
+        .fetch_one(&stack.db)
+        .await
+        .unwrap();
+    assert_eq!(requests, 0);
+}
+
+#[tokio::test]
+async fn unknown_requests_routes_and_methods_answer_in_the_envelope() {
+    let stack = Stack::start().await;
+    for (method, path, code) in [
+        (
+            "GET",
+            format!("/api/v1/patient/registrations/{}", uuid::Uuid::new_v4()),
+            404,
+        ),
+        (
+            "GET",
+            "/api/v1/patient/registrations/not-a-uuid".to_owned(),
+            404,
+        ),
+        ("GET", "/api/v1/nowhere".to_owned(), 404),
+        ("GET", "/api/v1/patient/register".to_owned(), 405),
+    ] {
+        let response = stack
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", stack.base_url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), code, "{path}");
+        let json: Value = response.json().await.unwrap();
+        assert_eq!(json["success"], false, "{path}");
+        assert!(
+            json["message"].is_string() && json["errors"].is_object(),
+            "{path}: {json}"
+        );
+    }
+    let wrong_type = stack
+        .http
+        .post(format!("{}/api/v1/patient/register", stack.base_url))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_type.status(), 415);
+    let malformed = stack
+        .http
+        .post(format!("{}/api/v1/patient/register", stack.base_url))
+        .header("content-type", "application/json")
+        .body("{\"first_name\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+    let json: Value = malformed.json().await.unwrap();
+    assert!(
+        json["message"].as_str().unwrap().contains("line 1"),
+        "{json}"
+    );
+}
+
 mod arbitrary_input {
     use proptest::prelude::*;
 

@@ -150,17 +150,8 @@ async fn messages_carry_the_request_id_and_a_w3c_traceparent() {
     let mut stack = Stack::start().await;
     stack.stop(Service::Registration).await;
     let id = stack.register_accepted(&unique_example()).await;
-    let conn = stack.amqp().await;
-    let channel = conn.create_channel().await.unwrap();
-    let message = channel
-        .basic_get(
-            "registration.requests".into(),
-            lapin::options::BasicGetOptions::default(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    let properties = &message.delivery.properties;
+    let message = stack.take_request_message().await;
+    let properties = &message.properties;
     assert_eq!(
         shared::broker::header_str(properties, "x-request-id").as_deref(),
         Some(id.as_str())

@@ -35,17 +35,8 @@ async fn the_broker_never_holds_the_password_or_phi_in_plain_text() {
     stack.stop(Service::Registration).await;
     let (body, secrets) = marked_example();
     stack.register_accepted(&body).await;
-    let conn = stack.amqp().await;
-    let channel = conn.create_channel().await.unwrap();
-    let message = channel
-        .basic_get(
-            "registration.requests".into(),
-            lapin::options::BasicGetOptions::default(),
-        )
-        .await
-        .unwrap()
-        .expect("the registration waits on the queue");
-    let raw = String::from_utf8_lossy(&message.delivery.data).into_owned();
+    let message = stack.take_request_message().await;
+    let raw = String::from_utf8_lossy(&message.data).into_owned();
     assert!(raw.contains("registration.requested.v1"), "{raw}");
     for secret in secrets
         .iter()

@@ -11,6 +11,7 @@ mod evidence;
 pub mod faults;
 mod mail;
 mod proxy;
+mod servers;
 mod settle;
 mod stack;
 
@@ -19,8 +20,9 @@ pub use body::{example, unique_example};
 pub use evidence::{log_excerpt, mail_counts};
 pub use mail::{Email, Inbox};
 pub use proxy::TcpProxy;
+pub use servers::binary_path;
 pub use settle::{settle, Report};
-pub use stack::{binary_path, Service, Stack, StackOptions};
+pub use stack::{Service, Stack, StackOptions};
 
 use std::{future::Future, time::Duration};
 

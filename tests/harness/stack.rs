@@ -3,17 +3,20 @@
 
 use std::{
     collections::HashMap,
-    net::TcpListener,
     path::{Path, PathBuf},
     process::{ExitStatus, Stdio},
     time::Duration,
 };
 
 use serde_json::Value;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
 use tokio::process::{Child, Command};
 
-use crate::{eventually, TEST_PHI_KEY};
+use crate::{
+    eventually,
+    servers::{self, binary_path, create_database, create_vhost, free_port, repo_root},
+    TEST_PHI_KEY,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Service {
@@ -62,85 +65,6 @@ pub struct Stack {
 struct Extra {
     service: Service,
     child: Option<Child>,
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// Where cargo put the binaries: next to this test executable's `deps/`.
-pub fn binary_path(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build with `cargo build --workspace --bins` first",
-        path.display()
-    );
-    path
-}
-
-async fn create_database(name: &str) -> String {
-    let admin = admin_database_url();
-    let mut conn = PgConnection::connect(&admin)
-        .await
-        .expect("Postgres is up (scripts/services up)");
-    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let (base, _) = admin.rsplit_once('/').unwrap();
-    format!("{base}/{name}")
-}
-
-/// The rabbitmqctl command line (the project's wrapper, or `TEST_RABBITMQCTL`).
-fn rabbitmqctl() -> (String, Vec<String>) {
-    let ctl = std::env::var("TEST_RABBITMQCTL").unwrap_or_else(|_| {
-        format!(
-            "{} rabbitmqctl",
-            repo_root().join("scripts/services").display()
-        )
-    });
-    let mut words = ctl.split_whitespace().map(str::to_owned);
-    let program = words.next().unwrap();
-    (program, words.collect())
-}
-
-fn admin_database_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
-}
-
-async fn create_vhost(name: &str) -> String {
-    let (program, prefix) = rabbitmqctl();
-    for args in [
-        vec!["add_vhost", name],
-        vec!["set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
-    ] {
-        let out = Command::new(&program)
-            .args(&prefix)
-            .args(&args)
-            .output()
-            .await
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "rabbitmqctl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let base = std::env::var("TEST_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672".into());
-    format!("{base}/{name}")
 }
 
 impl Stack {
@@ -422,6 +346,22 @@ impl Stack {
         .await
     }
 
+    /// Takes the next registration message off the request queue, as the
+    /// broker holds it (run with the registration worker stopped).
+    pub async fn take_request_message(&self) -> lapin::message::Delivery {
+        let conn = self.amqp().await;
+        let channel = conn.create_channel().await.unwrap();
+        channel
+            .basic_get(
+                "registration.requests".into(),
+                lapin::options::BasicGetOptions::default(),
+            )
+            .await
+            .unwrap()
+            .expect("a registration waits on the request queue")
+            .delivery
+    }
+
     /// A raw AMQP connection to this stack's vhost.
     pub async fn amqp(&self) -> lapin::Connection {
         lapin::Connection::connect(&self.amqp_url, lapin::ConnectionProperties::default())
@@ -443,19 +383,6 @@ impl Drop for Stack {
                 let _ = child.start_kill();
             }
         }
-        let (program, prefix) = rabbitmqctl();
-        let _ = std::process::Command::new(program)
-            .args(prefix)
-            .args(["delete_vhost", &self.id])
-            .output();
-        if !std::thread::panicking() {
-            let _ = std::process::Command::new("psql")
-                .args([
-                    &admin_database_url(),
-                    "-qc",
-                    &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.id),
-                ])
-                .output();
-        }
+        servers::remove(&self.id, std::thread::panicking());
     }
 }

@@ -1,0 +1,220 @@
+//! The OpenAPI 3.1 document served at `/openapi.json`, generated from the
+//! handlers' `#[utoipa::path]` annotations. The schema types (in
+//! [`schemas`]) only describe the wire format: parsing lives in
+//! `shared::domain` (which reads raw JSON so that every field gets its own
+//! message) and never uses them.
+//!
+//! A new endpoint is documented by annotating its handler and adding it to
+//! `paths(...)` on [`ApiDoc`] (its schemas to `components(...)` if named).
+
+// The types and health handlers here describe; nothing constructs or calls them.
+#![allow(dead_code)]
+
+mod schemas;
+
+use serde_json::{json, Value};
+use utoipa::{
+    openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
+    Modify, OpenApi,
+};
+
+pub use schemas::*;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Patient registration API",
+        description = "Registers patients. Registration is asynchronous: `POST` answers 202 with a \
+                       status URL to poll, or, with `Prefer: wait=N`, waits up to N seconds and \
+                       answers 201 or 422 as a synchronous API would."
+    ),
+    paths(
+        crate::routes::register::register,
+        crate::routes::status::status,
+        crate::routes::verification::verify_email,
+        crate::routes::verification::resend_verification,
+        crate::routes::login::login,
+        crate::routes::profile::profile,
+        health_live,
+        health_ready,
+        metrics,
+    ),
+    components(schemas(ErrorResponse)),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "registration", description = "Patient registration"),
+        (name = "accounts", description = "Email verification and login"),
+        (name = "profile", description = "The patient's own profile, read with an access token"),
+        (name = "health", description = "Liveness and readiness probes"),
+        (name = "operations", description = "Metrics for monitoring"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The name of the access-token scheme (`POST /api/v1/patient/login`'s JWT).
+pub const BEARER_AUTH: &str = "bearer_auth";
+/// The name of the partner API key scheme.
+pub const API_KEY: &str = "api_key";
+
+/// Adds the security schemes the operations refer to by name.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER_AUTH,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "The `access_token` from `POST /api/v1/patient/login` (HS256 JWT, \
+                         valid for `expires_in` seconds), sent as `Authorization: Bearer <token>`.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            API_KEY,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "A partner's API key (issued with `admin partner create`). It may also be sent \
+                 as `Authorization: Bearer <key>`; `X-API-Key` wins when both are present. \
+                 Registration works without a key unless the server runs with \
+                 `REQUIRE_PARTNER_KEY=true`.",
+            ))),
+        );
+    }
+}
+
+/// The document as JSON, built once.
+pub fn document() -> &'static str {
+    static DOCUMENT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        ApiDoc::openapi()
+            .to_pretty_json()
+            .unwrap_or_else(|e| format!(r#"{{"error": "cannot render the document: {e}"}}"#))
+    });
+    &DOCUMENT
+}
+
+/// The issue's reference registration, used as the request example.
+pub fn register_example() -> Value {
+    json!({
+        "first_name": "Jane", "last_name": "Smith",
+        "email": "jane.smith@email.com", "phone_number": "+1234567890",
+        "password": "SecurePassword123!", "confirm_password": "SecurePassword123!",
+        "date_of_birth": "1990-05-15", "gender": "female",
+        "address": {"street": "456 Main Street", "city": "Boston", "state": "MA", "zip": "02101"},
+        "emergency_contact": {"name": "John Smith", "phone": "+1234567891", "relationship": "spouse"},
+        "insurance_info": {"provider": "Blue Cross", "policy_number": "BC123456789"}
+    })
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/health/live", tag = "health",
+    responses((status = 200, description = "Alive", body = LiveResponse)))]
+// Served by `shared::health`; this only documents it.
+fn health_live() {}
+
+/// Readiness: Postgres and RabbitMQ are reachable.
+#[utoipa::path(get, path = "/health/ready", tag = "health", responses(
+    (status = 200, description = "Ready to serve", body = ReadyResponse),
+    (status = 503, description = "A dependency is unreachable", body = ReadyResponse),
+))]
+// Served by `shared::health`; this only documents it.
+fn health_ready() {}
+
+/// What `/metrics` answers, abridged.
+const METRICS_EXAMPLE: &str = "# HELP http_requests HTTP requests by route and status.\n\
+# TYPE http_requests counter\n\
+http_requests_total{method=\"POST\",route=\"/api/v1/patient/register\",status=\"202\"} 120\n\
+# HELP queue_depth Messages ready in a queue, read at scrape time.\n\
+# TYPE queue_depth gauge\n\
+queue_depth{queue=\"registration.requests\"} 0\n\
+# EOF\n";
+
+/// Prometheus metrics
+///
+/// This process's metrics in the OpenMetrics text format, for Prometheus to
+/// scrape: HTTP requests by method, route template and status, request
+/// latencies, and the depths of the work and dead-letter queues (read at
+/// scrape time). No authentication: keep it off the public network.
+#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "metrics",
+    responses((status = 200, description = "The metrics, in the OpenMetrics text format",
+        body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        example = json!(METRICS_EXAMPLE))))]
+// Served by `shared::health`; this only documents it.
+fn metrics() {}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    fn spec() -> Value {
+        serde_json::from_str(super::document()).expect("the document is JSON")
+    }
+
+    #[test]
+    fn the_profile_schema_lists_every_field_but_the_password_hash() {
+        let spec = spec();
+        let profile = &spec["components"]["schemas"]["Profile"];
+        let properties = profile["properties"]
+            .as_object()
+            .expect("Profile has properties");
+        let mut documented: Vec<&str> = properties.keys().map(String::as_str).collect();
+        // What `crate::profile::load` answers.
+        let mut served = [
+            "id",
+            "patient_id",
+            "first_name",
+            "last_name",
+            "email",
+            "phone_number",
+            "date_of_birth",
+            "gender",
+            "address",
+            "emergency_contact",
+            "medical_history",
+            "insurance_info",
+            "email_verified",
+            "phone_verified",
+            "is_active",
+            "created_at",
+            "updated_at",
+        ];
+        documented.sort_unstable();
+        served.sort_unstable();
+        assert_eq!(documented, served);
+        // Always present, `null` when absent.
+        assert_eq!(
+            profile["required"].as_array().map(Vec::len),
+            Some(served.len())
+        );
+        let address = &spec["components"]["schemas"]["ProfileAddress"]["properties"];
+        for field in ["street", "city", "state", "zip", "country"] {
+            assert!(address[field].is_object(), "address.{field}");
+        }
+        assert!(!super::document().contains("password_hash"));
+    }
+
+    #[test]
+    fn the_security_schemes_exist_and_are_used() {
+        let spec = spec();
+        let schemes = &spec["components"]["securitySchemes"];
+        assert_eq!(schemes[super::BEARER_AUTH]["scheme"], "bearer");
+        assert_eq!(schemes[super::BEARER_AUTH]["bearerFormat"], "JWT");
+        assert_eq!(schemes[super::API_KEY]["in"], "header");
+        assert_eq!(schemes[super::API_KEY]["name"], "X-API-Key");
+        let paths = &spec["paths"];
+        assert_eq!(
+            paths["/api/v1/patient/profile/{patient_id}"]["get"]["security"],
+            serde_json::json!([{super::BEARER_AUTH: []}])
+        );
+        // A key is optional for registration.
+        assert_eq!(
+            paths["/api/v1/patient/register"]["post"]["security"],
+            serde_json::json!([{}, {super::API_KEY: []}])
+        );
+    }
+}
