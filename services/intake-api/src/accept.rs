@@ -19,8 +19,13 @@ pub async fn accept(
     caller: &Caller,
     request_id: Uuid,
 ) -> Result<(), ApiError> {
-    let client = caller.client.to_string();
-    requests::insert_pending(&state.db, request_id, &client, caller.partner.map(|p| p.0))
+    state
+        .recorder
+        .insert_pending(
+            request_id,
+            caller.client.to_string(),
+            caller.partner.map(|p| p.0),
+        )
         .await
         .context("recording a registration request")
         .map_err(ApiError::Unavailable)?;

@@ -14,6 +14,7 @@ mod outcomes;
 mod prefer;
 mod profile;
 mod ratelimit;
+mod recorder;
 mod requests;
 mod routes;
 
@@ -31,6 +32,7 @@ pub struct AppState {
     pub db: PgPool,
     pub broker: Broker,
     pub keyring: Arc<Keyring>,
+    recorder: recorder::Recorder,
     outcomes: outcomes::Outcomes,
     shutdown: Shutdown,
     cors: cors::Cors,
@@ -127,6 +129,7 @@ pub async fn run(config: IntakeConfig, shutdown: Shutdown) -> anyhow::Result<()>
         .clone()
         .spawn_listener(db.clone(), shutdown.clone());
     let state = AppState {
+        recorder: recorder::Recorder::spawn(db.clone()),
         db,
         broker,
         keyring: Arc::new(config.common.keyring),
@@ -135,7 +138,6 @@ pub async fn run(config: IntakeConfig, shutdown: Shutdown) -> anyhow::Result<()>
         cors: cors::Cors::new(config.cors_allowed_origins),
         limits: Arc::new(RegisterLimits::new(&config.partners)),
         partners: Arc::new(config.partners),
-
         accounts: Arc::new(Accounts::new(config.jwt_secret, config.accounts).await?),
     };
     spawn_idempotency_sweeper(

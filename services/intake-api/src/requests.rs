@@ -1,28 +1,11 @@
-//! The `registration_requests` table as intake-api sees it: record a
-//! pending request, give up on one the broker never took, and read status.
+//! The `registration_requests` table as intake-api sees it: give up on a
+//! request the broker never took, and read status (pending rows are
+//! written by [`crate::recorder`]).
 
 use serde::Serialize;
 use shared::validation::FieldErrors;
 use sqlx::PgPool;
 use uuid::Uuid;
-
-pub async fn insert_pending(
-    db: &PgPool,
-    id: Uuid,
-    client_addr: &str,
-    partner: Option<Uuid>,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO registration_requests (id, status, client_addr, partner_id) VALUES ($1, 'pending', $2, $3)",
-    )
-    .bind(id)
-    .bind(client_addr)
-    .bind(partner)
-
-    .execute(db)
-    .await
-    .map(drop)
-}
 
 /// Marks a request the broker never confirmed as failed, so it is never
 /// left looking pending. A worker that still sees its message skips it.
