@@ -42,6 +42,11 @@ pub struct Intake {
     /// for at most 5 s.
     pub baseline_64_channels: Load,
     pub baseline_64_channels_cpu: CpuUse,
+    /// A diagnostic: the same publishes through the registration exchange
+    /// to the request queue itself (its length limit, dead-lettering and
+    /// delivery limit), on the baseline's few channels, for at most 5 s.
+    pub baseline_request_queue: Load,
+    pub baseline_request_queue_cpu: CpuUse,
 }
 
 pub struct Settings {
@@ -134,6 +139,12 @@ async fn measure(infra: &Infra, stack: &mut Stack<'_>, s: &Settings) -> anyhow::
     if let Ok(many) = Arc::try_unwrap(many) {
         many.close().await;
     }
+    let queue = Arc::new(Publisher::open(&stack.amqp_url, 2, 2, Target::Requests).await?);
+    let (baseline_request_queue, baseline_request_queue_cpu) =
+        raw_publish(&queue, &message, s.clients, s.warmup, short, &pids).await?;
+    if let Ok(queue) = Arc::try_unwrap(queue) {
+        queue.close().await;
+    }
     Ok(Intake {
         message_bytes,
         ratio: if baseline.per_s > 0.0 {
@@ -150,6 +161,8 @@ async fn measure(infra: &Infra, stack: &mut Stack<'_>, s: &Settings) -> anyhow::
         baseline_cpu,
         baseline_64_channels,
         baseline_64_channels_cpu,
+        baseline_request_queue,
+        baseline_request_queue_cpu,
     })
 }
 

@@ -176,6 +176,17 @@ impl Report {
                     i.baseline_64_channels_cpu.per_op_text(m.total_ok)
                 ),
             ));
+            let q = &i.baseline_request_queue;
+            t.push(row(
+                "  raw publish to the request queue".into(),
+                format!(
+                    "{:.0}/s; p50 / p99 {:.1} / {:.1} ms; CPU {}",
+                    q.per_s,
+                    q.latency.p50_ms,
+                    q.latency.p99_ms,
+                    i.baseline_request_queue_cpu.per_op_text(q.total_ok)
+                ),
+            ));
             t.push(check(
                 "intake / raw publish".into(),
                 format!("{:.1}%", i.ratio * 100.0),

@@ -102,25 +102,27 @@ pub async fn patient_exists(db: &PgPool, patient_id: Uuid) -> sqlx::Result<bool>
 }
 
 /// Stores a new token's hash and revokes every earlier unused token of the
-/// patient, in one transaction: only the newest link works.
+/// patient, in one statement (so one transaction): only the newest link
+/// works.
 pub async fn issue_token(
     db: &PgPool,
     patient_id: Uuid,
     hash: &[u8; 32],
     expires_at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    let mut tx = db.begin().await?;
-    sqlx::query("UPDATE email_verification_tokens SET revoked_at = now() WHERE patient_id = $1 AND used_at IS NULL AND revoked_at IS NULL")
-        .bind(patient_id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("INSERT INTO email_verification_tokens (token_hash, patient_id, expires_at) VALUES ($1, $2, $3)")
-        .bind(hash.as_slice())
-        .bind(patient_id)
-        .bind(expires_at)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await
+    sqlx::query(
+        "WITH revoked AS (\
+             UPDATE email_verification_tokens SET revoked_at = now() \
+             WHERE patient_id = $2 AND used_at IS NULL AND revoked_at IS NULL) \
+         INSERT INTO email_verification_tokens (token_hash, patient_id, expires_at) \
+         VALUES ($1, $2, $3)",
+    )
+    .bind(hash.as_slice())
+    .bind(patient_id)
+    .bind(expires_at)
+    .execute(db)
+    .await
+    .map(drop)
 }
 
 pub async fn mark_sent(db: &PgPool, event_id: Uuid) -> sqlx::Result<()> {

@@ -112,8 +112,7 @@ impl Worker {
     }
 
     async fn settle_failed(&self, id: Uuid, reason: &str) -> sqlx::Result<()> {
-        store::fail(&self.db, id, reason).await?;
-        store::audit_outcome(&self.db, id, "failed").await
+        store::fail(&self.db, id, reason).await
     }
 
     async fn settle_rejected(
@@ -122,7 +121,6 @@ impl Worker {
         errors: &shared::validation::FieldErrors,
     ) -> Result<(), Failure> {
         store::reject(&self.db, id, errors).await?;
-        store::audit_outcome(&self.db, id, "rejected").await?;
         Ok(())
     }
 
@@ -162,7 +160,6 @@ impl Worker {
         match store::create_patient(&self.db, &self.keyring, request_id, &patient, &hash).await? {
             Created::Patient(patient_id) => {
                 tracing::info!(%patient_id, "patient created");
-                store::audit_outcome(&self.db, request_id, "completed").await?;
                 self.publish_created(request_id, patient_id).await
             }
             Created::Duplicate(errors) => {

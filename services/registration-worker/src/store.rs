@@ -22,17 +22,31 @@ pub enum RequestState {
 }
 
 /// Makes sure the request has a row (a message published without intake-api
-/// still gets a status) and reads its state.
+/// still gets a status) and reads its state, in one statement: the CTE's
+/// insert is not visible to the outer query, hence the union. A row that a
+/// concurrent transaction committed while this statement ran is in neither
+/// half; a second look finds it.
 pub async fn request_state(db: &PgPool, id: Uuid) -> sqlx::Result<RequestState> {
-    sqlx::query("INSERT INTO registration_requests (id) VALUES ($1) ON CONFLICT (id) DO NOTHING")
-        .bind(id)
-        .execute(db)
-        .await?;
-    let (status, patient_id): (String, Option<Uuid>) =
-        sqlx::query_as("SELECT status, patient_id FROM registration_requests WHERE id = $1")
-            .bind(id)
-            .fetch_one(db)
-            .await?;
+    let row: Option<(String, Option<Uuid>)> = sqlx::query_as(
+        "WITH inserted AS (\
+             INSERT INTO registration_requests (id) VALUES ($1) ON CONFLICT (id) DO NOTHING \
+             RETURNING status, patient_id) \
+         SELECT status, patient_id FROM inserted \
+         UNION ALL \
+         SELECT status, patient_id FROM registration_requests WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    let (status, patient_id) = match row {
+        Some(row) => row,
+        None => {
+            sqlx::query_as("SELECT status, patient_id FROM registration_requests WHERE id = $1")
+                .bind(id)
+                .fetch_one(db)
+                .await?
+        }
+    };
     Ok(match (status.as_str(), patient_id) {
         ("pending", _) => RequestState::Pending,
         ("completed", Some(patient)) => RequestState::Completed(patient),
@@ -60,35 +74,41 @@ pub async fn taken_fields(db: &PgPool, patient: &NewPatient) -> sqlx::Result<Fie
     Ok(errors)
 }
 
+/// Appends the audit row of a request that `settled` (a CTE returning
+/// `id, patient_id, client_addr` of the request it just settled) with
+/// `outcome`, in the same statement: the outcome and its audit row commit
+/// together, and a request settled before gets neither.
+fn settle_and_audit(settled: &str) -> String {
+    format!(
+        "WITH settled AS ({settled} RETURNING id, patient_id, client_addr) \
+         INSERT INTO audit_log (action, outcome, patient_id, request_id, client_addr) \
+         SELECT 'registration', $2, patient_id, id, client_addr FROM settled"
+    )
+}
+
 pub async fn reject(db: &PgPool, id: Uuid, errors: &FieldErrors) -> sqlx::Result<()> {
-    sqlx::query("UPDATE registration_requests SET status = 'rejected', errors = $2 WHERE id = $1 AND status = 'pending'")
-        .bind(id)
-        .bind(sqlx::types::Json(errors))
-        .execute(db)
-        .await
-        .map(drop)
+    sqlx::query(&settle_and_audit(
+        "UPDATE registration_requests SET status = 'rejected', errors = $3 \
+         WHERE id = $1 AND status = 'pending'",
+    ))
+    .bind(id)
+    .bind("rejected")
+    .bind(sqlx::types::Json(errors))
+    .execute(db)
+    .await
+    .map(drop)
 }
 
 /// Marks a request whose message can never be processed; the reason is for
 /// operators and holds no PHI.
 pub async fn fail(db: &PgPool, id: Uuid, reason: &str) -> sqlx::Result<()> {
-    sqlx::query("UPDATE registration_requests SET status = 'failed', failure_reason = $2 WHERE id = $1 AND status = 'pending'")
-        .bind(id)
-        .bind(reason)
-        .execute(db)
-        .await
-        .map(drop)
-}
-
-/// Appends the audit row of a request's outcome, with the client address
-/// intake-api recorded.
-pub async fn audit_outcome(db: &PgPool, id: Uuid, outcome: &str) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO audit_log (action, outcome, patient_id, request_id, client_addr) \
-         SELECT 'registration', $2, patient_id, id, client_addr FROM registration_requests WHERE id = $1",
-    )
+    sqlx::query(&settle_and_audit(
+        "UPDATE registration_requests SET status = 'failed', failure_reason = $3 \
+         WHERE id = $1 AND status = 'pending'",
+    ))
     .bind(id)
-    .bind(outcome)
+    .bind("failed")
+    .bind(reason)
     .execute(db)
     .await
     .map(drop)
@@ -105,7 +125,7 @@ pub enum Created {
 }
 
 /// In one transaction: lock the request, insert the patient (PHI sealed),
-/// complete the request.
+/// complete the request and audit it.
 pub async fn create_patient(
     db: &PgPool,
     keyring: &Keyring,
@@ -177,10 +197,11 @@ pub async fn create_patient(
             _ => Err(e),
         };
     }
-    sqlx::query(
-        "UPDATE registration_requests SET status = 'completed', patient_id = $2 WHERE id = $1",
-    )
+    sqlx::query(&settle_and_audit(
+        "UPDATE registration_requests SET status = 'completed', patient_id = $3 WHERE id = $1",
+    ))
     .bind(request_id)
+    .bind("completed")
     .bind(id)
     .execute(&mut *tx)
     .await?;
