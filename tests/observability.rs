@@ -102,6 +102,25 @@ async fn a_full_request_queue_turns_into_503_and_everything_accepted_completes()
     assert!(refused.headers().contains_key("retry-after"));
     let json: Value = refused.json().await.unwrap();
     assert_eq!(json["success"], false);
+    assert_eq!(
+        json["message"],
+        "Too many registrations are waiting to be processed, please retry shortly"
+    );
+    let metrics = stack
+        .http
+        .get(format!("{}/metrics", stack.base_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("registrations_refused_queue_full_total ") && !l.ends_with(" 0")),
+        "no refusal counted in /metrics"
+    );
     // The broker stays healthy: intake is still ready.
     let ready = stack
         .http

@@ -77,7 +77,7 @@ async fn submit(infra: &Infra, base_url: &str, range: std::ops::Range<u64>) -> a
 }
 
 /// `(pending, completed, rejected, failed)` in the table.
-async fn counts(db: &sqlx::PgPool) -> anyhow::Result<[i64; 4]> {
+pub async fn counts(db: &sqlx::PgPool) -> anyhow::Result<[i64; 4]> {
     let row: (i64, i64, i64, i64) = sqlx::query_as(
         "SELECT count(*) FILTER (WHERE status = 'pending'), \
                 count(*) FILTER (WHERE status = 'completed'), \

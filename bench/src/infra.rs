@@ -176,6 +176,26 @@ impl Infra {
         Ok(())
     }
 
+    /// RabbitMQ's alarms in effect (memory, disk), from its health check:
+    /// `None` when there are none.
+    pub async fn broker_alarms(&self) -> anyhow::Result<Option<String>> {
+        let response = self
+            .http
+            .get(format!("{}/api/health/checks/alarms", self.rabbit_api))
+            .basic_auth("guest", Some("guest"))
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .context("RabbitMQ's management API (alarms)")?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        Ok(if status.is_success() {
+            None
+        } else {
+            Some(format!("HTTP {}: {text}", status.as_u16()))
+        })
+    }
+
     /// Drops a phase's database and vhost (its services must be stopped).
     pub async fn destroy(&self, name: &str) -> anyhow::Result<()> {
         let mut conn = PgConnection::connect(&self.admin_db_url).await?;

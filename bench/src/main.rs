@@ -2,12 +2,13 @@
 //! `scripts/services up` runs on loopback, starting the release binaries
 //! itself (one fresh database and vhost per phase). Run it with `bench/run`
 //! (`--quick` for a smoke run). Phases: the bcrypt bound, end to end
-//! drain, intake against raw publishing, idle latency, memory under a
-//! backlog. Prints a table and writes it, with every raw figure, as JSON
+//! drain, intake against raw publishing, backpressure (a flood past the
+//! request queue's bound), idle latency, memory under a backlog. Prints a table and writes it, with every raw figure, as JSON
 //! and a PNG plot to `bench/results/` (timestamped, and `latest.*`).
 
 #![allow(clippy::print_stdout)]
 
+mod backpressure;
 mod bcrypt_bound;
 mod cpu;
 mod data;
@@ -35,7 +36,14 @@ use crate::{
     report::{Meta, Report},
 };
 
-const PHASES: [&str; 5] = ["bcrypt", "e2e", "intake", "latency", "memory"];
+const PHASES: [&str; 6] = [
+    "bcrypt",
+    "e2e",
+    "intake",
+    "backpressure",
+    "latency",
+    "memory",
+];
 
 struct Args {
     quick: bool,
@@ -144,6 +152,19 @@ async fn run_phases(args: &Args, infra: &Infra, report: &mut Report) {
             }
         }
     }
+    if on("backpressure") {
+        let bound = if q { 40 } else { 200 };
+        say(&format!(
+            "backpressure: {} registrations against a request queue bounded at {bound}",
+            bound * 5
+        ));
+        match backpressure::run(infra, bound, args.clients).await {
+            Ok(b) => report.backpressure = Some(b),
+            Err(e) => {
+                report.errors.insert("backpressure", format!("{e:#}"));
+            }
+        }
+    }
     if on("latency") {
         let n = if q { 30 } else { 200 };
         say(&format!(
@@ -234,6 +255,7 @@ async fn main() -> anyhow::Result<()> {
         bcrypt: None,
         end_to_end: None,
         intake: None,
+        backpressure: None,
         latency: None,
         memory: None,
         errors: BTreeMap::new(),

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::{
-    bcrypt_bound::Bcrypt, e2e::Drain, infra::LogProblems, intake::Intake, latency::Latency,
-    memory::Memory,
+    backpressure::Backpressure, bcrypt_bound::Bcrypt, e2e::Drain, infra::LogProblems,
+    intake::Intake, latency::Latency, memory::Memory,
 };
 
 #[derive(Debug, Clone, Serialize)]
@@ -41,6 +41,7 @@ pub struct Report {
     pub bcrypt: Option<Bcrypt>,
     pub end_to_end: Option<Vec<Drain>>,
     pub intake: Option<Intake>,
+    pub backpressure: Option<Backpressure>,
     pub latency: Option<Latency>,
     pub memory: Option<Memory>,
     /// Phases that failed, with why.
@@ -49,7 +50,7 @@ pub struct Report {
     pub log_problems: BTreeMap<String, LogProblems>,
 }
 
-fn row(figure: String, measured: String) -> Row {
+pub fn row(figure: String, measured: String) -> Row {
     Row {
         figure,
         measured,
@@ -58,7 +59,7 @@ fn row(figure: String, measured: String) -> Row {
     }
 }
 
-fn check(figure: String, measured: String, target: String, pass: bool) -> Row {
+pub fn check(figure: String, measured: String, target: String, pass: bool) -> Row {
     Row {
         figure,
         measured,
@@ -211,6 +212,9 @@ impl Report {
                     row(figure, measured)
                 });
             }
+        }
+        if let Some(b) = &self.backpressure {
+            t.extend(b.rows());
         }
         if let (Some(l), Some(b)) = (&self.latency, &self.bcrypt) {
             let (c, e) = (&l.to_completed, &l.to_email);

@@ -50,6 +50,7 @@ pub struct Metrics {
     pub bcrypt_duration: Histogram,
     pub emails_sent: Counter,
     pub emails_failed: Counter,
+    pub refused_queue_full: Counter,
     registry: Registry,
 }
 
@@ -66,6 +67,7 @@ impl Metrics {
             bcrypt_duration: Histogram::new(exponential_buckets(0.01, 1.5, 12)),
             emails_sent: Counter::default(),
             emails_failed: Counter::default(),
+            refused_queue_full: Counter::default(),
             registry: Registry::default(),
         };
         let mut r = Registry::default();
@@ -118,6 +120,11 @@ impl Metrics {
             "emails_failed",
             "SMTP send attempts that failed",
             m.emails_failed.clone(),
+        );
+        r.register(
+            "registrations_refused_queue_full",
+            "Registrations answered 503 because the request queue was at its bound",
+            m.refused_queue_full.clone(),
         );
         Self { registry: r, ..m }
     }

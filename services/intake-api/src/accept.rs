@@ -6,7 +6,7 @@
 use anyhow::Context;
 use serde_json::Value;
 use shared::{
-    broker::{persistent_json, topology},
+    broker::{persistent_json, topology, BrokerError},
     messages::{registration_context, RegistrationRequested, RegistrationRequestedV1},
 };
 use uuid::Uuid;
@@ -53,7 +53,10 @@ pub async fn accept(
         if let Err(db_err) = requests::mark_not_accepted(&state.db, request_id).await {
             tracing::error!(error = %db_err, "could not mark an unaccepted request as failed");
         }
-        return Err(ApiError::Unavailable(e.into()));
+        return Err(match e {
+            BrokerError::Nacked => ApiError::Overloaded,
+            e => ApiError::Unavailable(e.into()),
+        });
     }
     tracing::info!("registration accepted");
     Ok(())

@@ -41,6 +41,11 @@ pub enum ApiError {
     /// A dependency is down: the client should retry later.
     #[error("Service temporarily unavailable, please retry shortly")]
     Unavailable(#[source] anyhow::Error),
+    /// The request queue is at its bound (`REQUEST_QUEUE_MAX_LENGTH`): the
+    /// broker refused the message. Backpressure, not a fault: counted in
+    /// the metrics and logged at debug, so a flood does not flood the logs.
+    #[error("Too many registrations are waiting to be processed, please retry shortly")]
+    Overloaded,
     #[error("Internal server error")]
     Internal(#[source] anyhow::Error),
 }
@@ -59,7 +64,7 @@ impl ApiError {
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -74,6 +79,10 @@ impl IntoResponse for ApiError {
             Self::Internal(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "internal error")
             }
+            Self::Overloaded => {
+                shared::metrics::metrics().refused_queue_full.inc();
+                tracing::debug!("request queue full: registration refused");
+            }
             _ => {}
         }
         let errors = match &self {
@@ -85,7 +94,7 @@ impl IntoResponse for ApiError {
         let mut response = (self.status(), Json(body)).into_response();
         let headers = response.headers_mut();
         match self {
-            Self::Unavailable(_) => {
+            Self::Unavailable(_) | Self::Overloaded => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
             Self::Conflict(_) => {

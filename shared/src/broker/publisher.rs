@@ -96,8 +96,9 @@ impl Broker {
             Ok(Ok(Confirmation::Ack(Some(_)))) => Err(BrokerError::Unroutable),
             Ok(Ok(Confirmation::Nack(_))) => Err(BrokerError::Nacked),
         };
-        if outcome.is_err() {
-            // A channel that failed a publish may be half broken: never reuse it.
+        if matches!(outcome, Err(BrokerError::Amqp(_) | BrokerError::Timeout)) {
+            // A channel that failed a publish may be half broken: never reuse
+            // it. A nack or a returned message leaves it sound.
             let _ = Object::take(channel);
         }
         outcome

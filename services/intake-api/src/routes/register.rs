@@ -117,7 +117,8 @@ use crate::{
             or client address", body = crate::openapi::ErrorResponse,
             headers(("Retry-After" = u32, description = "Seconds to wait before retrying")),
             example = json!({"success": false, "message": "Too many requests. Please slow down.", "errors": {}})),
-        (status = 503, description = "A dependency is down: retry later", body = crate::openapi::ErrorResponse,
+        (status = 503, description = "A dependency is down, or the request queue is at its \
+            bound: retry later", body = crate::openapi::ErrorResponse,
             headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
     )
 )]
