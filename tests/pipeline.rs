@@ -120,6 +120,47 @@ async fn a_second_registration_with_the_same_email_or_phone_is_rejected() {
         .await
         .unwrap();
     assert_eq!(patients, 1);
+    // Each outcome is audited once, in the statement that settled it.
+    let audited: Vec<(String, String)> = sqlx::query_as(
+        "SELECT request_id::text, outcome FROM audit_log WHERE action = 'registration' ORDER BY id",
+    )
+    .fetch_all(&stack.db)
+    .await
+    .unwrap();
+    let mut expected = vec![
+        (id.clone(), "completed".to_owned()),
+        (email_id.clone(), "rejected".to_owned()),
+        (phone_id.clone(), "rejected".to_owned()),
+    ];
+    let mut audited_sorted = audited.clone();
+    audited_sorted.sort();
+    expected.sort();
+    assert_eq!(audited_sorted, expected, "{audited:?}");
+}
+
+#[tokio::test]
+async fn every_concurrently_accepted_request_is_recorded_before_its_202() {
+    // intake-api writes the rows of concurrent requests in shared batches
+    // (group commit): each 202 must still mean that request's row is there.
+    let mut stack = Stack::start().await;
+    stack.stop(Service::Registration).await;
+    let bodies: Vec<_> = (0..64).map(|_| unique_example()).collect();
+    let ids =
+        futures_util::future::join_all(bodies.iter().map(|b| stack.register_accepted(b))).await;
+    for id in &ids {
+        let (code, json) = stack.status(id).await;
+        assert_eq!(
+            (code, json["data"]["status"].as_str()),
+            (200, Some("pending")),
+            "{id}"
+        );
+    }
+    let pending: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM registration_requests WHERE status = 'pending'")
+            .fetch_one(&stack.db)
+            .await
+            .unwrap();
+    assert_eq!(pending, 64);
 }
 
 #[tokio::test]
@@ -228,6 +269,14 @@ async fn a_request_message_published_twice_makes_one_patient_one_event_and_one_e
     .await
     .unwrap();
     assert_eq!((patients, deliveries), (1, 1));
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'registration' AND request_id = $1",
+    )
+    .bind(request_id)
+    .fetch_one(&stack.db)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1, "the twin delivery audited its request again");
 }
 
 #[tokio::test]
