@@ -1,11 +1,12 @@
-//! The registration contract end to end: duplicates under concurrency, the
-//! synchronous mode, and bad input that must never be a panic or a 500.
+//! The registration contract end to end: concurrency (duplicates, and rows
+//! recorded before their 202), the synchronous mode, and bad input that
+//! must never be a panic or a 500.
 
 #![allow(clippy::unwrap_used)]
 
 use std::{collections::HashMap, time::Duration};
 
-use e2e::{unique_example, Stack};
+use e2e::{unique_example, Service, Stack};
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
@@ -84,6 +85,30 @@ async fn twenty_concurrent_registrations_with_one_phone_make_one_patient() {
             json!({"phone_number": ["Phone number is already registered"]})
         );
     }
+}
+
+#[tokio::test]
+async fn every_concurrently_accepted_request_is_recorded_before_its_202() {
+    // intake-api writes the rows of concurrent requests in shared batches
+    // (group commit): each 202 must still mean that request's row is there.
+    let mut stack = Stack::start().await;
+    stack.stop(Service::Registration).await;
+    let bodies: Vec<_> = (0..64).map(|_| unique_example()).collect();
+    let ids = join_all(bodies.iter().map(|b| stack.register_accepted(b))).await;
+    for id in &ids {
+        let (code, json) = stack.status(id).await;
+        assert_eq!(
+            (code, json["data"]["status"].as_str()),
+            (200, Some("pending")),
+            "{id}"
+        );
+    }
+    let pending: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM registration_requests WHERE status = 'pending'")
+            .fetch_one(&stack.db)
+            .await
+            .unwrap();
+    assert_eq!(pending, 64);
 }
 
 async fn register_waiting(stack: &Stack, body: &Value, wait: &str) -> reqwest::Response {

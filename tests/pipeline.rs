@@ -139,31 +139,6 @@ async fn a_second_registration_with_the_same_email_or_phone_is_rejected() {
 }
 
 #[tokio::test]
-async fn every_concurrently_accepted_request_is_recorded_before_its_202() {
-    // intake-api writes the rows of concurrent requests in shared batches
-    // (group commit): each 202 must still mean that request's row is there.
-    let mut stack = Stack::start().await;
-    stack.stop(Service::Registration).await;
-    let bodies: Vec<_> = (0..64).map(|_| unique_example()).collect();
-    let ids =
-        futures_util::future::join_all(bodies.iter().map(|b| stack.register_accepted(b))).await;
-    for id in &ids {
-        let (code, json) = stack.status(id).await;
-        assert_eq!(
-            (code, json["data"]["status"].as_str()),
-            (200, Some("pending")),
-            "{id}"
-        );
-    }
-    let pending: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM registration_requests WHERE status = 'pending'")
-            .fetch_one(&stack.db)
-            .await
-            .unwrap();
-    assert_eq!(pending, 64);
-}
-
-#[tokio::test]
 async fn with_the_broker_unreachable_intake_answers_503_and_leaves_nothing_pending() {
     let stack = Stack::start().await;
     // A second intake-api pointed at a port where no broker listens.
