@@ -37,9 +37,9 @@ pub struct Intake {
     /// CPU used by each process group during each run (warm-up included).
     pub intake_cpu: CpuUse,
     pub baseline_cpu: CpuUse,
-    /// A diagnostic: the same publishes on as many channels as clients
-    /// (intake-api's pattern: one publish per pooled channel at a time),
-    /// for at most 5 s.
+    /// A diagnostic: the same publishes on as many channels as clients, one
+    /// publish per channel at a time (intake-api's pattern until it let a
+    /// channel carry many publishes awaiting confirms), for at most 5 s.
     pub baseline_64_channels: Load,
     pub baseline_64_channels_cpu: CpuUse,
     /// A diagnostic: the same publishes through the registration exchange
@@ -130,7 +130,7 @@ async fn measure(infra: &Infra, stack: &mut Stack<'_>, s: &Settings) -> anyhow::
     if let Ok(few) = Arc::try_unwrap(few) {
         few.close().await;
     }
-    // The service's own pattern: many channels, one publish on each at a time.
+    // Many channels, one publish on each at a time: what few channels save.
     let channels = (s.clients / 2).max(1);
     let many = Arc::new(Publisher::open(&stack.amqp_url, 2, channels, Target::Baseline).await?);
     let short = s.window.min(Duration::from_secs(5));

@@ -14,7 +14,8 @@ pub struct IntakeConfig {
     pub jwt_secret: SecretString,
     /// `PUBLIC_BASE_URL`: where clients reach this API.
     pub public_base_url: String,
-    /// `PUBLISH_CHANNELS`: how many publishes may await their confirm at once.
+    /// `PUBLISH_CHANNELS`: confirm-mode channels publishes are spread over;
+    /// each carries many publishes awaiting their confirms at once.
     pub publish_channels: usize,
     /// `CORS_ALLOWED_ORIGINS`: comma-separated origins (`https://app.example`)
     /// whose pages may call this API from a browser; unset allows none.
@@ -106,7 +107,7 @@ impl IntakeConfig {
                 .string_or("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
                 .trim_end_matches('/')
                 .to_owned(),
-            publish_channels: vars.parse_or("PUBLISH_CHANNELS", 64)?,
+            publish_channels: vars.parse_or("PUBLISH_CHANNELS", 4)?,
             cors_allowed_origins: crate::cors::parse_origins(
                 &vars.string_or("CORS_ALLOWED_ORIGINS", ""),
             )

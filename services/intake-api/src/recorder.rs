@@ -15,8 +15,10 @@ use uuid::Uuid;
 
 /// Rows in one INSERT at most.
 const MAX_BATCH: usize = 512;
-/// Batches being written at once: while they commit, the next ones gather.
-const IN_FLIGHT: usize = 2;
+/// Batches being written at once. One: while it commits, the next gathers,
+/// so batches grow with the load (two in flight measured 7% fewer 202/s,
+/// with Postgres spending 40 µs per row instead of 28).
+const IN_FLIGHT: usize = 1;
 
 /// A request's row, waiting to be written.
 struct Pending {

@@ -1,10 +1,11 @@
-//! Confirmed publishing over a pool of confirm-mode channels. Each publish
-//! waits for its own confirm, so many concurrent requests pipeline on the
-//! pool instead of serialising on one round trip.
+//! Confirmed publishing over a pool of confirm-mode channels. A publish
+//! holds a channel only while it writes the message, then awaits its own
+//! confirm without it: a few channels carry many publishes in flight, and
+//! the broker confirms them in batches.
 
 use std::time::Duration;
 
-use deadpool::managed::{self, Metrics, Object, RecycleError, RecycleResult};
+use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use lapin::{
     options::{BasicPublishOptions, ConfirmSelectOptions},
     BasicProperties, Channel, Confirmation,
@@ -76,30 +77,42 @@ impl Broker {
             mandatory: true,
             ..BasicPublishOptions::default()
         };
-        let confirmed = tokio::time::timeout(CONFIRM_TIMEOUT, async {
-            channel
-                .basic_publish(
-                    exchange.into(),
-                    routing_key.into(),
-                    options,
-                    body,
-                    properties,
-                )
-                .await?
-                .await
-        })
+        // The channel goes back to the pool as soon as the message is
+        // written: its confirm is awaited without it, so a few channels
+        // carry many publishes in flight (the broker confirms in batches).
+        let handle = Channel::clone(&channel);
+        let sent = tokio::time::timeout(
+            CONFIRM_TIMEOUT,
+            handle.basic_publish(
+                exchange.into(),
+                routing_key.into(),
+                options,
+                body,
+                properties,
+            ),
+        )
         .await;
-        let outcome = match confirmed {
+        drop(channel);
+        let confirmed = match sent {
             Err(_) => Err(BrokerError::Timeout),
             Ok(Err(e)) => Err(BrokerError::Amqp(e)),
-            Ok(Ok(Confirmation::Ack(None) | Confirmation::NotRequested)) => Ok(()),
-            Ok(Ok(Confirmation::Ack(Some(_)))) => Err(BrokerError::Unroutable),
-            Ok(Ok(Confirmation::Nack(_))) => Err(BrokerError::Nacked),
+            Ok(Ok(confirm)) => match tokio::time::timeout(CONFIRM_TIMEOUT, confirm).await {
+                Err(_) => Err(BrokerError::Timeout),
+                Ok(Err(e)) => Err(BrokerError::Amqp(e)),
+                Ok(Ok(c)) => Ok(c),
+            },
+        };
+        let outcome = match confirmed {
+            Err(e) => Err(e),
+            Ok(Confirmation::Ack(None) | Confirmation::NotRequested) => Ok(()),
+            Ok(Confirmation::Ack(Some(_))) => Err(BrokerError::Unroutable),
+            Ok(Confirmation::Nack(_)) => Err(BrokerError::Nacked),
         };
         if matches!(outcome, Err(BrokerError::Amqp(_) | BrokerError::Timeout)) {
-            // A channel that failed a publish may be half broken: never reuse
-            // it. A nack or a returned message leaves it sound.
-            let _ = Object::take(channel);
+            // A channel that failed a publish may be half broken: close it,
+            // so the pool's recycle check drops it instead of reusing it. A
+            // nack or a returned message leaves it sound.
+            let _ = handle.close(200, "publish failed".into()).await;
         }
         outcome
     }
