@@ -163,17 +163,28 @@ impl Infra {
         ))
     }
 
+    /// One management API call; a 5xx (seen now and then while RabbitMQ is
+    /// busy deleting a large vhost) is retried twice, a second apart.
     async fn api(&self, request: reqwest::RequestBuilder) -> anyhow::Result<()> {
-        let response = request
-            .basic_auth("guest", Some("guest"))
-            .timeout(Duration::from_secs(30))
-            .send()
-            .await
-            .context("RabbitMQ's management API (scripts/services enables it on 15672)")?;
-        if !response.status().is_success() && response.status() != 404 {
-            bail!("RabbitMQ management API answered {}", response.status());
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let attempt = request.try_clone().context("a management API request")?;
+            let response = attempt
+                .basic_auth("guest", Some("guest"))
+                .timeout(Duration::from_secs(30))
+                .send()
+                .await
+                .context("RabbitMQ's management API (scripts/services enables it on 15672)")?;
+            let status = response.status();
+            if status.is_success() || status == 404 {
+                return Ok(());
+            }
+            if !status.is_server_error() || tries == 3 {
+                bail!("RabbitMQ management API answered {status}");
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
-        Ok(())
     }
 
     /// RabbitMQ's alarms in effect (memory, disk), from its health check:
