@@ -1,7 +1,8 @@
 //! Intake: accepted (202: recorded, published persistent to the quorum
 //! request queue and confirmed) registrations per second from `clients`
-//! concurrent keep-alive HTTP/1.1 clients, with no registration worker
-//! running; the services' RSS sampled meanwhile. Beside it, the baseline:
+//! concurrent keep-alive HTTP/1.1 connections (the lean client of
+//! [`http1`]), with no registration worker running; the services' RSS
+//! sampled meanwhile. Beside it, the baseline:
 //! raw confirmed persistent publishes of a message of the same size to a
 //! quorum queue on the same broker (the bench's own: the request queue's
 //! length limit would refuse a raw run's volume) at the same concurrency, on
@@ -9,12 +10,14 @@
 
 use std::{sync::Arc, time::Duration};
 
+use anyhow::Context;
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::{
     cpu::{self, CpuUse},
     data::{body, envelope, Publisher, Target},
+    http1,
     infra::Infra,
     rss::{Peak, Watch},
     stack::{Service, Stack},
@@ -62,26 +65,17 @@ pub async fn run(infra: &Infra, settings: &Settings) -> anyhow::Result<Intake> {
     result
 }
 
-fn error_kind(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timeout".into()
-    } else if e.is_connect() {
-        "connect error".into()
-    } else {
-        "request error".into()
-    }
-}
-
 async fn measure(infra: &Infra, stack: &mut Stack<'_>, s: &Settings) -> anyhow::Result<Intake> {
     let intake_pid = stack.start(Service::Intake, &[]).await?;
     let notification_pid = stack.start(Service::Notification, &[]).await?;
     let requests = Publisher::open(&stack.amqp_url, 1, 1, Target::Requests).await?;
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(s.clients)
-        .timeout(Duration::from_secs(10))
-        .build()?;
+    let addr: std::net::SocketAddr = stack
+        .base_url
+        .trim_start_matches("http://")
+        .parse()
+        .context("intake-api's address")?;
+    let pool = Arc::new(http1::Pool::new(addr));
     let prefix = format!("{}in.", infra.email_prefix());
-    let url = format!("{}/api/v1/patient/register", stack.base_url);
 
     let watch = Watch::start(vec![
         ("intake-api".into(), intake_pid),
@@ -90,19 +84,16 @@ async fn measure(infra: &Infra, stack: &mut Stack<'_>, s: &Settings) -> anyhow::
     let op_prefix = prefix.clone();
     let before = cpu::snapshot(&stack.pids());
     let intake = drive(s.clients, s.warmup, s.window, move |seq| {
-        let (http, url) = (http.clone(), url.clone());
+        let pool = Arc::clone(&pool);
         let bytes = serde_json::to_vec(&body(&op_prefix, seq, false));
         async move {
             let bytes = bytes.map_err(|e| e.to_string())?;
-            let response = http
-                .post(&url)
-                .header("content-type", "application/json")
-                .body(bytes)
-                .send()
+            let mut conn = pool.take().await.map_err(|e| format!("{e:#}"))?;
+            let status = conn
+                .post(&pool.host, "/api/v1/patient/register", &bytes)
                 .await
-                .map_err(|e| error_kind(&e))?;
-            let status = response.status().as_u16();
-            response.bytes().await.map_err(|e| error_kind(&e))?;
+                .map_err(|e| format!("{e:#}"))?;
+            pool.put(conn);
             if status == 202 {
                 Ok(())
             } else {

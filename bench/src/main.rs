@@ -13,6 +13,7 @@ mod bcrypt_bound;
 mod cpu;
 mod data;
 mod e2e;
+mod http1;
 mod infra;
 mod intake;
 mod latency;
