@@ -121,6 +121,20 @@ async fn a_full_request_queue_turns_into_503_and_everything_accepted_completes()
             .any(|l| l.starts_with("registrations_refused_queue_full_total ") && !l.ends_with(" 0")),
         "no refusal counted in /metrics"
     );
+    // For a while after a refusal, registrations are refused before they
+    // are recorded or published: one failed row, however many refusals.
+    for _ in 0..3 {
+        assert_eq!(stack.register(&unique_example()).await.status(), 503);
+    }
+    let failed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM registration_requests WHERE status = 'failed'")
+            .fetch_one(&stack.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        failed, 1,
+        "refusals during the shedding window were recorded"
+    );
     // The broker stays healthy: intake is still ready.
     let ready = stack
         .http
@@ -134,7 +148,13 @@ async fn a_full_request_queue_turns_into_503_and_everything_accepted_completes()
     for id in &accepted {
         assert_eq!(stack.settled(id).await["status"], "completed");
     }
-    assert_eq!(stack.register(&unique_example()).await.status(), 202);
+    // Drained, and past the shedding window: accepted again.
+    eventually(
+        "a registration to be accepted again",
+        Duration::from_secs(10),
+        || async { (stack.register(&unique_example()).await.status() == 202).then_some(()) },
+    )
+    .await;
 }
 
 #[tokio::test]

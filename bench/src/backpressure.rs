@@ -2,8 +2,9 @@
 //! `reject-publish`) and no worker running, a flood of registrations larger
 //! than the bound. What must be seen: 202s up to the bound, then 503s with
 //! `Retry-After`; RabbitMQ raising no alarm; every accepted request in the
-//! queue; and, once workers start, every accepted request completed, every
-//! refused one marked failed, none left pending.
+//! queue; and, once workers start, every accepted request completed, none
+//! left pending. (A refused request is marked failed if it was recorded;
+//! once the queue is known to be full, intake-api refuses before recording.)
 
 use std::time::Duration;
 
@@ -196,12 +197,12 @@ impl Backpressure {
             check(
                 "  then drained by 2 workers".into(),
                 format!(
-                    "{} completed, {} failed (the refused), {} pending, in {:.1} s",
+                    "{} completed, {} failed (refused after being recorded), {} pending, in {:.1} s",
                     self.completed, self.failed, self.pending_after_drain, self.drain_seconds
                 ),
                 "accepted all complete".into(),
                 u64::try_from(self.completed).ok() == Some(self.accepted)
-                    && u64::try_from(self.failed).ok() == Some(self.refused_503)
+                    && u64::try_from(self.failed).is_ok_and(|f| f <= self.refused_503)
                     && self.pending_after_drain == 0,
             ),
         ]

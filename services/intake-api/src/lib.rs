@@ -33,6 +33,7 @@ pub struct AppState {
     pub broker: Broker,
     pub keyring: Arc<Keyring>,
     recorder: recorder::Recorder,
+    full_queue: Arc<accept::FullQueue>,
     outcomes: outcomes::Outcomes,
     shutdown: Shutdown,
     cors: cors::Cors,
@@ -130,6 +131,7 @@ pub async fn run(config: IntakeConfig, shutdown: Shutdown) -> anyhow::Result<()>
         .spawn_listener(db.clone(), shutdown.clone());
     let state = AppState {
         recorder: recorder::Recorder::spawn(db.clone()),
+        full_queue: Arc::default(),
         db,
         broker,
         keyring: Arc::new(config.common.keyring),
