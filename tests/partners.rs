@@ -9,7 +9,7 @@ use e2e::{eventually, unique_example, Service, Stack, StackOptions};
 use serde_json::{json, Value};
 
 /// Runs `admin` against the stack's database and vhost.
-async fn admin(stack: &Stack, args: &[&str], extra_env: &[(&str, &str)]) -> String {
+async fn admin(stack: &Stack, args: &[&str]) -> String {
     let out = tokio::process::Command::new(e2e::binary_path("admin"))
         .args(args)
         .env_clear()
@@ -17,7 +17,6 @@ async fn admin(stack: &Stack, args: &[&str], extra_env: &[(&str, &str)]) -> Stri
         .env("DATABASE_URL", &stack.database_url)
         .env("AMQP_URL", &stack.amqp_url)
         .env("PHI_ENCRYPTION_KEY", e2e::TEST_PHI_KEY)
-        .envs(extra_env.iter().copied())
         .output()
         .await
         .unwrap();
@@ -29,15 +28,15 @@ async fn admin(stack: &Stack, args: &[&str], extra_env: &[(&str, &str)]) -> Stri
     String::from_utf8(out.stdout).unwrap()
 }
 
-async fn register_with(stack: &Stack, body: &Value, headers: &[(&str, &str)]) -> reqwest::Response {
-    let mut request = stack
-        .http
-        .post(format!("{}/api/v1/patient/register", stack.base_url))
-        .json(body);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    request.send().await.unwrap()
+/// Creates a partner; returns its key (shown once) and what `admin` printed.
+async fn create_partner(stack: &Stack, name: &str) -> (String, String) {
+    let created = admin(stack, &["partner", "create", name]).await;
+    let key = created
+        .lines()
+        .find_map(|l| l.split("store it now): ").nth(1))
+        .unwrap()
+        .to_owned();
+    (key, created)
 }
 
 #[tokio::test]
@@ -46,12 +45,7 @@ async fn partner_keys_are_created_shown_once_attributed_and_revocable() {
         env: vec![("REQUIRE_PARTNER_KEY", "true".into())],
     })
     .await;
-    let created = admin(&stack, &["partner", "create", "Acme Health"], &[]).await;
-    let key = created
-        .lines()
-        .find_map(|l| l.split("store it now): ").nth(1))
-        .unwrap()
-        .to_owned();
+    let (key, created) = create_partner(&stack, "Acme Health").await;
     let key_id = created
         .lines()
         .find_map(|l| l.strip_prefix("key id: "))
@@ -67,18 +61,19 @@ async fn partner_keys_are_created_shown_once_attributed_and_revocable() {
     assert!(!stored[0]
         .windows(8)
         .any(|w| key.as_bytes().windows(8).any(|k| k == w)));
-    let listed = admin(&stack, &["partner", "list"], &[]).await;
+    let listed = admin(&stack, &["partner", "list"]).await;
     assert!(
         listed.contains("Acme Health") && !listed.contains(&key),
         "{listed}"
     );
 
     assert_eq!(
-        register_with(&stack, &unique_example(), &[]).await.status(),
+        stack.register_with(&unique_example(), &[]).await.status(),
         401
     );
     assert_eq!(
-        register_with(&stack, &unique_example(), &[("x-api-key", "pk_wrong")])
+        stack
+            .register_with(&unique_example(), &[("x-api-key", "pk_wrong")])
             .await
             .status(),
         401
@@ -88,7 +83,7 @@ async fn partner_keys_are_created_shown_once_attributed_and_revocable() {
         ("x-api-key", key.as_str()),
         ("authorization", bearer.as_str()),
     ] {
-        let response = register_with(&stack, &unique_example(), &[header]).await;
+        let response = stack.register_with(&unique_example(), &[header]).await;
         assert_eq!(response.status(), 202, "{header:?}");
     }
     let partners: Vec<Option<String>> = sqlx::query_scalar(
@@ -99,11 +94,12 @@ async fn partner_keys_are_created_shown_once_attributed_and_revocable() {
     .unwrap();
     assert_eq!(partners, vec![Some("Acme Health".to_owned()); 2]);
 
-    assert!(admin(&stack, &["partner", "revoke", &key_id], &[])
+    assert!(admin(&stack, &["partner", "revoke", &key_id])
         .await
         .contains("revoked"));
     assert_eq!(
-        register_with(&stack, &unique_example(), &[("x-api-key", key.as_str())])
+        stack
+            .register_with(&unique_example(), &[("x-api-key", key.as_str())])
             .await
             .status(),
         401
@@ -122,11 +118,11 @@ async fn callers_over_their_rate_get_429_with_retry_after() {
     .await;
     for _ in 0..2 {
         assert_eq!(
-            register_with(&stack, &unique_example(), &[]).await.status(),
+            stack.register_with(&unique_example(), &[]).await.status(),
             202
         );
     }
-    let limited = register_with(&stack, &unique_example(), &[]).await;
+    let limited = stack.register_with(&unique_example(), &[]).await;
     assert_eq!(limited.status(), 429);
     assert!(limited.headers().contains_key("retry-after"));
     let json: Value = limited.json().await.unwrap();
@@ -136,20 +132,17 @@ async fn callers_over_their_rate_get_429_with_retry_after() {
     );
 
     // A partner has its own budget, not the address's.
-    let created = admin(&stack, &["partner", "create", "Beta Clinic"], &[]).await;
-    let key = created
-        .lines()
-        .find_map(|l| l.split("store it now): ").nth(1))
-        .unwrap()
-        .to_owned();
+    let (key, _) = create_partner(&stack, "Beta Clinic").await;
     assert_eq!(
-        register_with(&stack, &unique_example(), &[("x-api-key", &key)])
+        stack
+            .register_with(&unique_example(), &[("x-api-key", &key)])
             .await
             .status(),
         202
     );
     assert_eq!(
-        register_with(&stack, &unique_example(), &[("x-api-key", &key)])
+        stack
+            .register_with(&unique_example(), &[("x-api-key", &key)])
             .await
             .status(),
         429
@@ -161,20 +154,26 @@ async fn an_idempotency_key_returns_the_same_request_and_refuses_another_payload
     let stack = Stack::start().await;
     let body = unique_example();
     let key = uuid::Uuid::new_v4().to_string();
-    let first = register_with(&stack, &body, &[("idempotency-key", &key)]).await;
+    let first = stack
+        .register_with(&body, &[("idempotency-key", &key)])
+        .await;
     assert_eq!(first.status(), 202);
     let first: Value = first.json().await.unwrap();
     let request_id = first["data"]["request_id"].as_str().unwrap().to_owned();
     assert_eq!(stack.settled(&request_id).await["status"], "completed");
 
-    let again = register_with(&stack, &body, &[("idempotency-key", &key)]).await;
+    let again = stack
+        .register_with(&body, &[("idempotency-key", &key)])
+        .await;
     assert_eq!(again.status(), 202);
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     let again: Value = again.json().await.unwrap();
     assert_eq!(again["data"]["request_id"], request_id.as_str());
     assert_eq!(again["data"]["status"], "completed");
 
-    let other = register_with(&stack, &unique_example(), &[("idempotency-key", &key)]).await;
+    let other = stack
+        .register_with(&unique_example(), &[("idempotency-key", &key)])
+        .await;
     assert_eq!(other.status(), 422);
     let other: Value = other.json().await.unwrap();
     assert!(
@@ -186,25 +185,22 @@ async fn an_idempotency_key_returns_the_same_request_and_refuses_another_payload
     );
 
     // Keys are scoped: the same key from a partner is a new request.
-    let created = admin(&stack, &["partner", "create", "Gamma"], &[]).await;
-    let partner_key = created
-        .lines()
-        .find_map(|l| l.split("store it now): ").nth(1))
-        .unwrap()
-        .to_owned();
-    let scoped = register_with(
-        &stack,
-        &unique_example(),
-        &[("idempotency-key", &key), ("x-api-key", &partner_key)],
-    )
-    .await;
+    let (partner_key, _) = create_partner(&stack, "Gamma").await;
+    let scoped = stack
+        .register_with(
+            &unique_example(),
+            &[("idempotency-key", &key), ("x-api-key", &partner_key)],
+        )
+        .await;
     assert_eq!(scoped.status(), 202);
     let requests: i64 = sqlx::query_scalar("SELECT count(*) FROM registration_requests")
         .fetch_one(&stack.db)
         .await
         .unwrap();
     assert_eq!(requests, 2);
-    let bad = register_with(&stack, &unique_example(), &[("idempotency-key", "")]).await;
+    let bad = stack
+        .register_with(&unique_example(), &[("idempotency-key", "")])
+        .await;
     assert_eq!(bad.status(), 400);
 }
 
@@ -218,12 +214,12 @@ async fn dead_lettered_registrations_can_be_listed_and_replayed() {
     stack.restart(Service::Intake).await;
     let request_id = stack.register_accepted(&unique_example()).await;
     assert_eq!(stack.settled(&request_id).await["status"], "failed");
-    let listed = admin(&stack, &["dlq", "list", "registration.requests"], &[]).await;
+    let listed = admin(&stack, &["dlq", "list", "registration.requests"]).await;
     assert!(
         listed.contains(&request_id) && listed.contains("1 dead-lettered"),
         "{listed}"
     );
-    let listed_again = admin(&stack, &["dlq", "list", "registration.requests"], &[]).await;
+    let listed_again = admin(&stack, &["dlq", "list", "registration.requests"]).await;
     assert_eq!(listed, listed_again, "listing must not consume");
 
     // The operator gives the worker the missing key and replays.
@@ -231,7 +227,7 @@ async fn dead_lettered_registrations_can_be_listed_and_replayed() {
     stack.set_env("PHI_ENCRYPTION_KEY_ID", "k1");
     stack.set_env("PHI_ENCRYPTION_RETIRED_KEYS", format!("k9:{OTHER_KEY}"));
     stack.restart(Service::Registration).await;
-    let replayed = admin(&stack, &["dlq", "replay", "registration.requests"], &[]).await;
+    let replayed = admin(&stack, &["dlq", "replay", "registration.requests"]).await;
     assert!(replayed.contains("replayed 1"), "{replayed}");
     let data = eventually(
         "the replayed request to complete",
@@ -243,9 +239,7 @@ async fn dead_lettered_registrations_can_be_listed_and_replayed() {
     )
     .await;
     assert!(data["patient_id"].is_string());
-    assert!(
-        admin(&stack, &["dlq", "list", "registration.requests"], &[])
-            .await
-            .contains("0 dead-lettered")
-    );
+    assert!(admin(&stack, &["dlq", "list", "registration.requests"])
+        .await
+        .contains("0 dead-lettered"));
 }

@@ -10,14 +10,12 @@ use std::time::Duration;
 
 use anyhow::bail;
 use futures_util::{stream, StreamExt};
-use lapin::{options::QueueDeclareOptions, types::FieldTable, Connection, ConnectionProperties};
 use serde::Serialize;
 use shared::broker::topology::REGISTRATION_QUEUE;
 use tokio::time::Instant;
 
 use crate::{
-    data::body,
-    e2e::counts,
+    data::{body, queue_depth, register_request},
     infra::Infra,
     report::{check, Row},
     stack::{Service, Stack},
@@ -61,12 +59,8 @@ enum Answer {
     Other(String),
 }
 
-async fn post(infra: &Infra, url: &str, bytes: Vec<u8>) -> Answer {
-    let sent = infra
-        .http
-        .post(url)
-        .header("content-type", "application/json")
-        .body(bytes)
+async fn post(infra: &Infra, base_url: &str, bytes: Vec<u8>) -> Answer {
+    let sent = register_request(&infra.http, base_url, bytes)
         .timeout(Duration::from_secs(10))
         .send()
         .await;
@@ -90,12 +84,11 @@ async fn flood(
     stack.start(Service::Intake, &limit).await?;
     let sent = u64::from(bound) * 5;
     let prefix = format!("{}bp.", infra.email_prefix());
-    let url = format!("{}/api/v1/patient/register", stack.base_url);
     let t0 = Instant::now();
     let answers: Vec<Answer> = stream::iter(0..sent)
         .map(|i| {
             let bytes = serde_json::to_vec(&body(&prefix, i, false)).unwrap_or_default();
-            post(infra, &url, bytes)
+            post(infra, &stack.base_url, bytes)
         })
         .buffer_unordered(clients)
         .collect()
@@ -127,7 +120,9 @@ async fn flood(
             Answer::Other(kind) => result.other.push(kind),
         }
     }
-    result.queued_after_flood = queue_depth(&stack.amqp_url).await?;
+    // A passive declare on a connection of its own: a Publisher would
+    // declare the queue with the default bound, which clashes with this one.
+    result.queued_after_flood = queue_depth(&stack.amqp_url, REGISTRATION_QUEUE).await?;
     result.broker_alarms = infra.broker_alarms().await?;
 
     // The same bound for the workers: they declare the same queue.
@@ -135,25 +130,16 @@ async fn flood(
     for _ in 0..2 {
         stack.start(Service::Registration, &limit).await?;
     }
-    let deadline = Duration::from_secs(60 + u64::from(bound));
-    let now = loop {
-        let now = counts(&stack.db).await?;
-        if now[0] == 0 {
-            break now;
-        }
-        if t1.elapsed() > deadline {
-            bail!("{} requests still pending after {deadline:?}", now[0]);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let limit = Duration::from_secs(60 + u64::from(bound));
+    let now = stack.drained(t1, limit, Duration::from_millis(200)).await?;
     result.drain_seconds = t1.elapsed().as_secs_f64();
-    result.pending_after_drain = now[0];
-    result.completed = now[1];
-    result.failed = now[3];
-    if now[2] != 0 {
+    result.pending_after_drain = now.pending;
+    result.completed = now.completed;
+    result.failed = now.failed;
+    if now.rejected != 0 {
         bail!(
             "{} flood registrations were rejected: the bench's data must be unique",
-            now[2]
+            now.rejected
         );
     }
     Ok(result)
@@ -207,20 +193,4 @@ impl Backpressure {
             ),
         ]
     }
-}
-
-/// Messages ready in the request queue, by a passive declare (declaring it
-/// with the default bound would clash with this stack's).
-async fn queue_depth(amqp_url: &str) -> anyhow::Result<u32> {
-    let conn = Connection::connect(amqp_url, ConnectionProperties::default()).await?;
-    let channel = conn.create_channel().await?;
-    let passive = QueueDeclareOptions {
-        passive: true,
-        ..QueueDeclareOptions::default()
-    };
-    let queue = channel
-        .queue_declare(REGISTRATION_QUEUE.into(), passive, FieldTable::default())
-        .await?;
-    conn.close(200, "bye".into()).await.ok();
-    Ok(queue.message_count())
 }

@@ -74,7 +74,10 @@ fn machine_busy() -> u64 {
 
 /// CPU times now; `ours` names the services this bench started, by pid.
 pub fn snapshot(ours: &[(u32, &'static str)]) -> Snapshot {
-    let ours: HashMap<u32, &'static str> = ours.iter().copied().collect();
+    take(ours.iter().copied().collect())
+}
+
+fn take(ours: HashMap<u32, &'static str>) -> Snapshot {
     let mut per_pid = HashMap::new();
     if let Ok(entries) = std::fs::read_dir("/proc") {
         for entry in entries.filter_map(Result::ok) {
@@ -95,8 +98,7 @@ pub fn snapshot(ours: &[(u32, &'static str)]) -> Snapshot {
 
 /// The CPU used from `before` to now.
 pub fn since(before: &Snapshot) -> CpuUse {
-    let ours: Vec<(u32, &'static str)> = before.ours.iter().map(|(p, n)| (*p, *n)).collect();
-    let after = snapshot(&ours);
+    let after = take(before.ours.clone());
     let seconds = (after.at - before.at).as_secs_f64().max(0.001);
     let mut ticks: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut others: HashMap<&str, u64> = HashMap::new();

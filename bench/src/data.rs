@@ -20,6 +20,20 @@ use shared::{
 };
 use uuid::Uuid;
 
+/// Where intake-api takes registrations.
+pub const REGISTER_PATH: &str = "/api/v1/patient/register";
+
+/// A POST of a JSON registration `bytes` to intake-api at `base_url`.
+pub fn register_request(
+    http: &reqwest::Client,
+    base_url: &str,
+    bytes: Vec<u8>,
+) -> reqwest::RequestBuilder {
+    http.post(format!("{base_url}{REGISTER_PATH}"))
+        .header("content-type", "application/json")
+        .body(bytes)
+}
+
 /// Registration `i` of a phase: the example body (or, `minimal`,
 /// only the required fields) with an email and phone number of its own.
 pub fn body(email_prefix: &str, i: u64, minimal: bool) -> Value {
@@ -167,17 +181,7 @@ impl Publisher {
 
     /// Messages ready in the target queue.
     pub async fn queue_depth(&self) -> anyhow::Result<u32> {
-        let queue = self.channels[0]
-            .queue_declare(
-                self.queue().into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
-        Ok(queue.message_count())
+        passive_depth(&self.channels[0], self.queue()).await
     }
 
     /// Empties the target queue.
@@ -192,4 +196,28 @@ impl Publisher {
             conn.close(200, "bye".into()).await.ok();
         }
     }
+}
+
+/// Messages ready in `queue`, by a passive declare: it neither creates the
+/// queue nor needs its arguments (declaring with other ones would clash).
+async fn passive_depth(channel: &Channel, queue: &str) -> anyhow::Result<u32> {
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..QueueDeclareOptions::default()
+    };
+    let queue = channel
+        .queue_declare(queue.into(), passive, FieldTable::default())
+        .await?;
+    Ok(queue.message_count())
+}
+
+/// [`passive_depth`] on a connection of its own, for a vhost where no
+/// [`Publisher`] may declare the topology (a stack with another queue bound).
+pub async fn queue_depth(amqp_url: &str, queue: &str) -> anyhow::Result<u32> {
+    let conn = Connection::connect(amqp_url, ConnectionProperties::default())
+        .await
+        .context("connecting to RabbitMQ")?;
+    let depth = passive_depth(&conn.create_channel().await?, queue).await;
+    conn.close(200, "bye".into()).await.ok();
+    depth
 }

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use crate::{
     cpu::{self, CpuUse},
-    data::body,
+    data::{body, register_request},
     infra::Infra,
     rss::{Peak, Watch},
     stack::{Service, Stack},
@@ -43,10 +43,7 @@ pub async fn register(
     bytes: Vec<u8>,
     prefer_wait: Option<u32>,
 ) -> reqwest::Result<u16> {
-    let mut request = http
-        .post(format!("{base_url}/api/v1/patient/register"))
-        .header("content-type", "application/json")
-        .body(bytes);
+    let mut request = register_request(http, base_url, bytes);
     if let Some(secs) = prefer_wait {
         request = request.header("prefer", format!("wait={secs}"));
     }
@@ -76,20 +73,6 @@ async fn submit(infra: &Infra, base_url: &str, range: std::ops::Range<u64>) -> a
         .await
 }
 
-/// `(pending, completed, rejected, failed)` in the table.
-pub async fn counts(db: &sqlx::PgPool) -> anyhow::Result<[i64; 4]> {
-    let row: (i64, i64, i64, i64) = sqlx::query_as(
-        "SELECT count(*) FILTER (WHERE status = 'pending'), \
-                count(*) FILTER (WHERE status = 'completed'), \
-                count(*) FILTER (WHERE status = 'rejected'), \
-                count(*) FILTER (WHERE status = 'failed') \
-         FROM registration_requests",
-    )
-    .fetch_one(db)
-    .await?;
-    Ok([row.0, row.1, row.2, row.3])
-}
-
 pub async fn run(
     infra: &Infra,
     n: usize,
@@ -113,7 +96,7 @@ async fn drains(
     stack.start(Service::Notification, &[]).await?;
     let mut drains = Vec::new();
     for (round, workers) in [1usize, 2].into_iter().enumerate() {
-        let before = counts(&stack.db).await?;
+        let before = stack.counts().await?;
         let first = (round * n) as u64;
         submit(infra, &stack.base_url, first..first + n as u64)
             .await
@@ -138,16 +121,7 @@ async fn drains(
         let watch = Watch::start(names);
         let cpu_before = cpu::snapshot(&stack.pids());
         let limit = Duration::from_secs_f64(60.0 + 4.0 * n as f64 * t_hash_ms / 1000.0);
-        let now = loop {
-            let now = counts(&stack.db).await?;
-            if now[0] == 0 {
-                break now;
-            }
-            if t0.elapsed() > limit {
-                bail!("{} registrations still pending after {limit:?}", now[0]);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        let now = stack.drained(t0, limit, Duration::from_millis(100)).await?;
         // The drain ends with the last request's settling transaction, not
         // with the poll that noticed it.
         let last: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
@@ -165,14 +139,14 @@ async fn drains(
         for pid in pids {
             stack.kill(pid).await?;
         }
-        let completed = now[1] - before[1];
+        let completed = now.completed - before.completed;
         let per_s = completed as f64 / seconds;
         drains.push(Drain {
             workers,
             n,
             completed,
-            rejected: now[2] - before[2],
-            failed: now[3] - before[3],
+            rejected: now.rejected - before.rejected,
+            failed: now.failed - before.failed,
             seconds,
             per_s,
             ratio_to_bound: per_s / bound,

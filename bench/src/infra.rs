@@ -24,6 +24,26 @@ fn var(name: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_owned())
 }
 
+/// `NAME=value`, but not a secret's value (by its name: `*SECRET*`, `*KEY*`,
+/// `*PASSWORD*`, `*TOKEN*`) nor the credentials in a URL.
+fn shown(name: &str, value: &str) -> String {
+    let upper = name.to_ascii_uppercase();
+    if ["SECRET", "KEY", "PASSWORD", "TOKEN"]
+        .iter()
+        .any(|s| upper.contains(s))
+    {
+        return format!("{name}=<redacted>");
+    }
+    let credentials = value
+        .split_once("://")
+        .and_then(|(scheme, rest)| Some((scheme, rest.split_once('@')?)))
+        .filter(|(_, (userinfo, _))| !userinfo.contains('/'));
+    match credentials {
+        Some((scheme, (_, host))) => format!("{name}={scheme}://<redacted>@{host}"),
+        None => format!("{name}={value}"),
+    }
+}
+
 pub struct Infra {
     /// Postgres admin URL: one database per phase is made under it.
     pub admin_db_url: String,
@@ -105,6 +125,11 @@ impl Infra {
             leftovers: Mutex::new(Vec::new()),
             problems: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// `BENCH_SERVICE_ENV` as the report keeps it, secrets left out.
+    pub fn service_env_shown(&self) -> Vec<String> {
+        self.service_env.iter().map(|(k, v)| shown(k, v)).collect()
     }
 
     /// The prefix of every email address this run registers.
@@ -270,5 +295,31 @@ impl Infra {
                 .error_for_status()?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown;
+
+    #[test]
+    fn secrets_are_not_shown() {
+        assert_eq!(
+            shown("DATABASE_MAX_CONNECTIONS", "50"),
+            "DATABASE_MAX_CONNECTIONS=50"
+        );
+        assert_eq!(shown("JWT_SECRET", "s3cret"), "JWT_SECRET=<redacted>");
+        assert_eq!(
+            shown("PHI_ENCRYPTION_KEY", "AAAA"),
+            "PHI_ENCRYPTION_KEY=<redacted>"
+        );
+        assert_eq!(
+            shown("AMQP_URL", "amqp://u:p@127.0.0.1:5672/v"),
+            "AMQP_URL=amqp://<redacted>@127.0.0.1:5672/v"
+        );
+        assert_eq!(
+            shown("PUBLIC_BASE_URL", "http://h/a@b"),
+            "PUBLIC_BASE_URL=http://h/a@b"
+        );
     }
 }

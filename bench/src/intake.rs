@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::{
     cpu::{self, CpuUse},
-    data::{body, envelope, Publisher, Target},
+    data::{body, envelope, Publisher, Target, REGISTER_PATH},
     http1,
     infra::Infra,
     rss::{Peak, Watch},
@@ -90,7 +90,7 @@ async fn measure(infra: &Infra, stack: &mut Stack<'_>, s: &Settings) -> anyhow::
             let bytes = bytes.map_err(|e| e.to_string())?;
             let mut conn = pool.take().await.map_err(|e| format!("{e:#}"))?;
             let status = conn
-                .post(&pool.host, "/api/v1/patient/register", &bytes)
+                .post(&pool.host, REGISTER_PATH, &bytes)
                 .await
                 .map_err(|e| format!("{e:#}"))?;
             pool.put(conn);
@@ -115,27 +115,18 @@ async fn measure(infra: &Infra, stack: &mut Stack<'_>, s: &Settings) -> anyhow::
     )?);
     let message_bytes = message.len();
     let pids = stack.pids();
-    let few = Arc::new(Publisher::open(&stack.amqp_url, 2, 2, Target::Baseline).await?);
+    let few = Publisher::open(&stack.amqp_url, 2, 2, Target::Baseline).await?;
     let (baseline, baseline_cpu) =
-        raw_publish(&few, &message, s.clients, s.warmup, s.window, &pids).await?;
-    if let Ok(few) = Arc::try_unwrap(few) {
-        few.close().await;
-    }
+        raw_publish(few, &message, s.clients, s.warmup, s.window, &pids).await?;
     // Many channels, one publish on each at a time: what few channels save.
     let channels = (s.clients / 2).max(1);
-    let many = Arc::new(Publisher::open(&stack.amqp_url, 2, channels, Target::Baseline).await?);
+    let many = Publisher::open(&stack.amqp_url, 2, channels, Target::Baseline).await?;
     let short = s.window.min(Duration::from_secs(5));
     let (baseline_64_channels, baseline_64_channels_cpu) =
-        raw_publish(&many, &message, s.clients, s.warmup, short, &pids).await?;
-    if let Ok(many) = Arc::try_unwrap(many) {
-        many.close().await;
-    }
-    let queue = Arc::new(Publisher::open(&stack.amqp_url, 2, 2, Target::Requests).await?);
+        raw_publish(many, &message, s.clients, s.warmup, short, &pids).await?;
+    let queue = Publisher::open(&stack.amqp_url, 2, 2, Target::Requests).await?;
     let (baseline_request_queue, baseline_request_queue_cpu) =
-        raw_publish(&queue, &message, s.clients, s.warmup, short, &pids).await?;
-    if let Ok(queue) = Arc::try_unwrap(queue) {
-        queue.close().await;
-    }
+        raw_publish(queue, &message, s.clients, s.warmup, short, &pids).await?;
     Ok(Intake {
         message_bytes,
         ratio: if baseline.per_s > 0.0 {
@@ -158,16 +149,17 @@ async fn measure(infra: &Infra, stack: &mut Stack<'_>, s: &Settings) -> anyhow::
 }
 
 /// Confirmed publishes of `message` from `clients` tasks on `publisher`'s
-/// channels; the queue is purged afterwards.
+/// channels; the queue is purged afterwards and the publisher closed.
 async fn raw_publish(
-    publisher: &Arc<Publisher>,
+    publisher: Publisher,
     message: &Arc<Vec<u8>>,
     clients: usize,
     warmup: Duration,
     window: Duration,
     pids: &[(u32, &'static str)],
 ) -> anyhow::Result<(Load, CpuUse)> {
-    let (p, m) = (Arc::clone(publisher), Arc::clone(message));
+    let publisher = Arc::new(publisher);
+    let (p, m) = (Arc::clone(&publisher), Arc::clone(message));
     let before = cpu::snapshot(pids);
     let load = drive(clients, warmup, window, move |_| {
         let (p, m) = (Arc::clone(&p), Arc::clone(&m));
@@ -180,5 +172,9 @@ async fn raw_publish(
     .await;
     let used = cpu::since(&before);
     publisher.purge().await?;
+    // `drive` has dropped every clone: the publisher is ours alone again.
+    if let Ok(publisher) = Arc::try_unwrap(publisher) {
+        publisher.close().await;
+    }
     Ok((load, used))
 }

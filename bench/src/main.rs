@@ -107,34 +107,36 @@ fn say(what: &str) {
     eprintln!("[bench] {what}");
 }
 
+/// A phase's figures, or `None` with its error recorded in `report`.
+fn keep<T>(report: &mut Report, phase: &'static str, result: anyhow::Result<T>) -> Option<T> {
+    match result {
+        Ok(figures) => Some(figures),
+        Err(e) => {
+            report.errors.insert(phase, format!("{e:#}"));
+            None
+        }
+    }
+}
+
 /// Runs the chosen phases; a failed phase is recorded and the rest go on.
 async fn run_phases(args: &Args, infra: &Infra, report: &mut Report) {
     let q = args.quick;
     let on = |p: &str| args.only.iter().any(|o| o == p);
     // Every later figure is read against the bcrypt bound, so it always runs.
     say("bcrypt: timing cost-12 hashes");
-    match bcrypt_bound::run(10).await {
-        Ok(b) => report.bcrypt = Some(b),
-        Err(e) => {
-            report.errors.insert("bcrypt", format!("{e:#}"));
-            return;
-        }
-    }
-    let (t_hash, bound) = report
-        .bcrypt
-        .as_ref()
-        .map_or((250.0, 8.0), |b| (b.t_hash_ms, b.bound_per_s));
+    let bcrypt = bcrypt_bound::run(10).await;
+    let Some(b) = keep(report, "bcrypt", bcrypt) else {
+        return;
+    };
+    let (t_hash, bound) = (b.t_hash_ms, b.bound_per_s);
+    report.bcrypt = Some(b);
     if on("e2e") {
         let n = if q { 60 } else { 200 };
         say(&format!(
             "end to end: draining {n} registrations with 1, then 2 workers"
         ));
-        match e2e::run(infra, n, t_hash, bound).await {
-            Ok(d) => report.end_to_end = Some(d),
-            Err(e) => {
-                report.errors.insert("e2e", format!("{e:#}"));
-            }
-        }
+        let e2e = e2e::run(infra, n, t_hash, bound).await;
+        report.end_to_end = keep(report, "e2e", e2e);
     }
     if on("intake") {
         let settings = intake::Settings {
@@ -146,12 +148,8 @@ async fn run_phases(args: &Args, infra: &Infra, report: &mut Report) {
             "intake: {} clients for {:?}, then raw publishes as long",
             settings.clients, settings.window
         ));
-        match Box::pin(intake::run(infra, &settings)).await {
-            Ok(i) => report.intake = Some(i),
-            Err(e) => {
-                report.errors.insert("intake", format!("{e:#}"));
-            }
-        }
+        let intake = Box::pin(intake::run(infra, &settings)).await;
+        report.intake = keep(report, "intake", intake);
     }
     if on("backpressure") {
         let bound = if q { 40 } else { 200 };
@@ -159,24 +157,16 @@ async fn run_phases(args: &Args, infra: &Infra, report: &mut Report) {
             "backpressure: {} registrations against a request queue bounded at {bound}",
             bound * 5
         ));
-        match backpressure::run(infra, bound, args.clients).await {
-            Ok(b) => report.backpressure = Some(b),
-            Err(e) => {
-                report.errors.insert("backpressure", format!("{e:#}"));
-            }
-        }
+        let backpressure = backpressure::run(infra, bound, args.clients).await;
+        report.backpressure = keep(report, "backpressure", backpressure);
     }
     if on("latency") {
         let n = if q { 30 } else { 200 };
         say(&format!(
             "latency: {n} sequential registrations on an idle system"
         ));
-        match latency::run(infra, n).await {
-            Ok(l) => report.latency = Some(l),
-            Err(e) => {
-                report.errors.insert("latency", format!("{e:#}"));
-            }
-        }
+        let latency = latency::run(infra, n).await;
+        report.latency = keep(report, "latency", latency);
     }
     if on("memory") {
         let backlog = if q { 10_000 } else { 100_000 };
@@ -184,12 +174,8 @@ async fn run_phases(args: &Args, infra: &Infra, report: &mut Report) {
         say(&format!(
             "memory: worker RSS idle, then with {backlog} queued"
         ));
-        match memory::run(infra, backlog, settle).await {
-            Ok(m) => report.memory = Some(m),
-            Err(e) => {
-                report.errors.insert("memory", format!("{e:#}"));
-            }
-        }
+        let memory = memory::run(infra, backlog, settle).await;
+        report.memory = keep(report, "memory", memory);
     }
 }
 
@@ -246,11 +232,7 @@ async fn main() -> anyhow::Result<()> {
             total_seconds: 0.0,
             cpu_busy_before_pct: idle.machine_cores * 100.0 / cores as f64,
             cpu_before: idle,
-            service_env: infra
-                .service_env
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect(),
+            service_env: infra.service_env_shown(),
         },
         table: Vec::new(),
         bcrypt: None,

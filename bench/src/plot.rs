@@ -5,7 +5,10 @@
 use std::{io::BufWriter, path::Path};
 
 use anyhow::{anyhow, Context};
-use plotters::prelude::*;
+use plotters::{
+    coord::{types::RangedCoordf64, Shift},
+    prelude::*,
+};
 
 use crate::{intake::Intake, stats::Point};
 
@@ -56,7 +59,48 @@ pub fn draw(path: &Path, data: &Intake, title: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn render(buffer: &mut [u8], data: &Intake, title: &str) -> Result<(), Box<dyn std::error::Error>> {
+type Chart<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+type Drawn = Result<(), Box<dyn std::error::Error>>;
+
+/// One panel: `caption`, seconds across, `y_desc` from 0 to `y_max` up.
+fn panel<'a, 'b>(
+    area: &'a DrawingArea<BitMapBackend<'b>, Shift>,
+    caption: String,
+    seconds: f64,
+    y_max: f64,
+    y_desc: &str,
+) -> Result<Chart<'a, 'b>, Box<dyn std::error::Error>> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, (FONT, 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..seconds, 0.0..y_max)?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds")
+        .y_desc(y_desc)
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 15))
+        .draw()?;
+    Ok(chart)
+}
+
+fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, position: SeriesLabelPosition) -> Drawn {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font((FONT, 14))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    Ok(())
+}
+
+fn render(buffer: &mut [u8], data: &Intake, title: &str) -> Drawn {
     let root = BitMapBackend::with_buffer(buffer, (W, H)).into_drawing_area();
     root.fill(&WHITE)?;
     let root = root.titled(title, (FONT, 24))?;
@@ -64,72 +108,39 @@ fn render(buffer: &mut [u8], data: &Intake, title: &str) -> Result<(), Box<dyn s
     let (ia, ba) = (&data.intake.series[..], &data.baseline.series[..]);
     let seconds = data.intake.seconds.max(data.baseline.seconds);
 
+    let caption = format!(
+        "Throughput per 0.5 s, {} concurrent clients (warm-up excluded)",
+        data.intake.clients
+    );
     let y_max = max_of(&[ia, ba], |p| p.per_s) * 1.15;
-    let mut chart = ChartBuilder::on(&top)
-        .caption(
+    let mut chart = panel(&top, caption, seconds, y_max, "per second")?;
+    let series = [
+        (
+            ia,
+            format!("intake-api: 202 accepted/s (mean {:.0})", data.intake.per_s),
+            INTAKE,
+        ),
+        (
+            ba,
             format!(
-                "Throughput per 0.5 s, {} concurrent clients (warm-up excluded)",
-                data.intake.clients
+                "raw confirmed publish, {} B (mean {:.0})",
+                data.message_bytes, data.baseline.per_s
             ),
-            (FONT, 18),
-        )
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0.0..seconds, 0.0..y_max)?;
-    chart
-        .configure_mesh()
-        .x_desc("seconds")
-        .y_desc("per second")
-        .x_label_formatter(&|v| format!("{v:.0}"))
-        .y_label_formatter(&|v| format!("{v:.0}"))
-        .label_style((FONT, 14))
-        .axis_desc_style((FONT, 15))
-        .draw()?;
-    chart
-        .draw_series(LineSeries::new(
-            line(ia, |p| p.per_s),
-            INTAKE.stroke_width(2),
-        ))?
-        .label(format!(
-            "intake-api: 202 accepted/s (mean {:.0})",
-            data.intake.per_s
-        ))
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], INTAKE.stroke_width(2)));
-    chart
-        .draw_series(LineSeries::new(
-            line(ba, |p| p.per_s),
-            BASELINE.stroke_width(2),
-        ))?
-        .label(format!(
-            "raw confirmed publish, {} B (mean {:.0})",
-            data.message_bytes, data.baseline.per_s
-        ))
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BASELINE.stroke_width(2)));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font((FONT, 14))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
+            BASELINE,
+        ),
+    ];
+    for (points, label, color) in series {
+        let style = color.stroke_width(2);
+        chart
+            .draw_series(LineSeries::new(line(points, |p| p.per_s), style))?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], style));
+    }
+    legend(&mut chart, SeriesLabelPosition::LowerRight)?;
 
+    let caption = "Latency percentiles per 0.5 s".to_owned();
     let y_max = max_of(&[ia, ba], |p| p.p99_ms) * 1.15;
-    let mut chart = ChartBuilder::on(&bottom)
-        .caption("Latency percentiles per 0.5 s", (FONT, 18))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0.0..seconds, 0.0..y_max)?;
-    chart
-        .configure_mesh()
-        .x_desc("seconds")
-        .y_desc("milliseconds")
-        .x_label_formatter(&|v| format!("{v:.0}"))
-        .y_label_formatter(&|v| format!("{v:.0}"))
-        .label_style((FONT, 14))
-        .axis_desc_style((FONT, 15))
-        .draw()?;
+    let mut chart = panel(&bottom, caption, seconds, y_max, "milliseconds")?;
     let series: [(&[Point], &str, RGBColor, bool); 4] = [
         (ia, "intake-api p99", INTAKE, true),
         (ia, "intake-api p50", INTAKE, false),
@@ -148,13 +159,7 @@ fn render(buffer: &mut [u8], data: &Intake, title: &str) -> Result<(), Box<dyn s
             .label(label)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], style));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font((FONT, 14))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     root.present()?;
     Ok(())
 }

@@ -6,8 +6,6 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::{sync::oneshot, task::JoinHandle};
 
-use crate::stack::rss_kib;
-
 #[derive(Debug, Clone, Serialize)]
 pub struct Peak {
     pub service: String,
@@ -78,4 +76,19 @@ pub async fn max_rss_over(pid: u32, span: Duration) -> u64 {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     max
+}
+
+/// `VmRSS` and `VmHWM` (peak) of a process, in KiB.
+fn rss_kib(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))?
+            .split_whitespace()
+            .nth(1)?
+            .parse::<u64>()
+            .ok()
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
 }

@@ -38,6 +38,15 @@ struct Proc {
     child: Child,
 }
 
+/// Registration requests by status.
+#[derive(Debug, Clone, Copy)]
+pub struct Counts {
+    pub pending: i64,
+    pub completed: i64,
+    pub rejected: i64,
+    pub failed: i64,
+}
+
 pub struct Stack<'a> {
     infra: &'a Infra,
     phase: String,
@@ -214,6 +223,48 @@ impl<'a> Stack<'a> {
         Ok(())
     }
 
+    /// The `registration_requests` table's rows by status.
+    pub async fn counts(&self) -> anyhow::Result<Counts> {
+        let (pending, completed, rejected, failed) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE status = 'pending'), \
+                    count(*) FILTER (WHERE status = 'completed'), \
+                    count(*) FILTER (WHERE status = 'rejected'), \
+                    count(*) FILTER (WHERE status = 'failed') \
+             FROM registration_requests",
+        )
+        .fetch_one(&self.db)
+        .await?;
+        Ok(Counts {
+            pending,
+            completed,
+            rejected,
+            failed,
+        })
+    }
+
+    /// Polls [`Stack::counts`] `every` so long until none is pending; an
+    /// error once `limit` has passed since `since`.
+    pub async fn drained(
+        &self,
+        since: Instant,
+        limit: Duration,
+        every: Duration,
+    ) -> anyhow::Result<Counts> {
+        loop {
+            let now = self.counts().await?;
+            if now.pending == 0 {
+                return Ok(now);
+            }
+            if since.elapsed() > limit {
+                bail!(
+                    "{} registrations still pending after {limit:?}",
+                    now.pending
+                );
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+
     /// Stops every service, then drops the database and the vhost.
     pub async fn destroy(mut self) -> anyhow::Result<()> {
         for mut proc in self.procs.drain(..) {
@@ -224,19 +275,4 @@ impl<'a> Stack<'a> {
         self.infra.record_problems(&self.phase, lines, first);
         self.infra.destroy(&self.name).await
     }
-}
-
-/// `VmRSS` and `VmHWM` (peak) of a process, in KiB.
-pub fn rss_kib(pid: u32) -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))?
-            .split_whitespace()
-            .nth(1)?
-            .parse::<u64>()
-            .ok()
-    };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
 }

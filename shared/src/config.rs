@@ -173,6 +173,7 @@ impl CommonConfig {
                 "must start with amqp:// or amqps://",
             ));
         }
+        let topology = Topology::default();
         Ok(Self {
             app_env,
             database_url: database_url.into(),
@@ -181,8 +182,11 @@ impl CommonConfig {
             db_max_connections: vars.parse_or("DATABASE_MAX_CONNECTIONS", 10)?,
             shutdown_timeout: vars.duration_or("SHUTDOWN_TIMEOUT", Duration::from_secs(30))?,
             topology: Topology {
-                request_queue_max_length: vars.parse_or("REQUEST_QUEUE_MAX_LENGTH", 250_000)?,
-                ..Topology::default()
+                request_queue_max_length: vars.parse_or(
+                    "REQUEST_QUEUE_MAX_LENGTH",
+                    topology.request_queue_max_length,
+                )?,
+                ..topology
             },
         })
     }

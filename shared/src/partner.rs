@@ -1,12 +1,10 @@
 //! Partner API keys: 256 random bits, shown once as `pk_<base64url>`, kept
 //! only as a SHA-256 hash.
 
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
-use rand::{rngs::OsRng, RngCore};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::token::hash_token;
+use crate::token::{hash_token, random_256_bits};
 
 /// A partner's identity once its key checked out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,9 +31,7 @@ fn prefix(key: &str) -> String {
 
 /// Creates the partner if needed, and a key for it.
 pub async fn create_key(db: &PgPool, partner: &str) -> sqlx::Result<NewKey> {
-    let mut bytes = [0u8; 32];
-    OsRng.fill_bytes(&mut bytes);
-    let key = format!("pk_{}", URL_SAFE_NO_PAD.encode(bytes));
+    let key = format!("pk_{}", random_256_bits());
     let mut tx = db.begin().await?;
     let partner_id: Uuid = sqlx::query_scalar(
         "INSERT INTO partners (id, name) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id",

@@ -10,6 +10,24 @@ use crate::shutdown::Shutdown;
 const FIRST: Duration = Duration::from_millis(200);
 const CAP: Duration = Duration::from_secs(30);
 
+/// Capped exponential backoff: 200 ms, 400 ms, … up to 30 s. Shared by
+/// [`while_unavailable`] and the consume loop's reconnects and requeues.
+#[derive(Default)]
+pub(crate) struct Backoff(u32);
+
+impl Backoff {
+    pub(crate) fn for_attempt(attempt: u64) -> Duration {
+        let exp = u32::try_from(attempt.min(8)).unwrap_or(8);
+        (FIRST * 2u32.pow(exp)).min(CAP)
+    }
+
+    pub(crate) fn next_delay(&mut self) -> Duration {
+        let d = Self::for_attempt(u64::from(self.0));
+        self.0 = self.0.saturating_add(1);
+        d
+    }
+}
+
 /// Runs `attempt` until it succeeds or fails with an error for which
 /// `is_unavailable` is false; returns the last error on shutdown.
 pub async fn while_unavailable<T, E, F, Fut>(
@@ -22,16 +40,13 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let mut backoff = FIRST;
+    let mut backoff = Backoff::default();
     loop {
         match attempt().await {
             Err(e) if is_unavailable(&e) && !shutdown.is_triggered() => {
-                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "a dependency is unavailable; retrying in place");
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {},
-                    _ = shutdown.clone().wait() => {},
-                }
-                backoff = (backoff * 2).min(CAP);
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "a dependency is unavailable; retrying in place");
+                shutdown.sleep(delay).await;
             }
             other => return other,
         }
@@ -43,6 +58,16 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let delays: Vec<u128> = (0..12)
+            .map(|n| Backoff::for_attempt(n).as_millis())
+            .collect();
+        assert_eq!(&delays[..4], &[200, 400, 800, 1600]);
+        assert!(delays.iter().all(|&d| d <= 30_000));
+        assert_eq!(delays[11], 30_000);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn retries_only_while_unavailable() {

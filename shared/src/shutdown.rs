@@ -41,6 +41,14 @@ impl Shutdown {
         // An error means the sender is gone, which also means stop.
         let _ = self.0.wait_for(|stop| *stop).await;
     }
+
+    /// Sleeps for `delay`, or until shutdown if that comes first.
+    pub(crate) async fn sleep(&self, delay: std::time::Duration) {
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {},
+            () = self.clone().wait() => {},
+        }
+    }
 }
 
 /// Runs a service's main future; once shutdown is triggered it has

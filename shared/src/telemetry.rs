@@ -9,41 +9,23 @@ use tracing_subscriber::{fmt, fmt::writer::BoxMakeWriter, EnvFilter};
 
 /// For services: log lines go to stdout, where their supervisor collects them.
 pub fn init(service: &str) {
-    setup(service, Output::Stdout);
+    let ansi = std::io::stdout().is_terminal();
+    setup(service, "info", ansi, BoxMakeWriter::new(std::io::stdout));
 }
 
 /// For command-line tools: log lines go to stderr, keeping stdout for the
 /// command's answer. Default level `warn`.
 pub fn init_cli(service: &str) {
-    setup(service, Output::Stderr);
+    let ansi = std::io::stderr().is_terminal();
+    setup(service, "warn", ansi, BoxMakeWriter::new(std::io::stderr));
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Output {
-    Stdout,
-    Stderr,
-}
-
-fn setup(service: &str, output: Output) {
-    let default_level = if output == Output::Stdout {
-        "info"
-    } else {
-        "warn"
-    };
+/// `ansi`: colours only for a person at a terminal, never in files or
+/// collectors.
+fn setup(service: &str, default_level: &str, ansi: bool, writer: BoxMakeWriter) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
-    // Colours only for a person at a terminal, never in files or collectors.
-    let ansi = match output {
-        Output::Stdout => std::io::stdout().is_terminal(),
-        Output::Stderr => std::io::stderr().is_terminal(),
-    };
-    let writer = BoxMakeWriter::new(move || -> Box<dyn std::io::Write> {
-        match output {
-            Output::Stdout => Box::new(std::io::stdout()),
-            Output::Stderr => Box::new(std::io::stderr()),
-        }
-    });
     let builder = fmt()
         .with_env_filter(filter)
         .with_target(true)

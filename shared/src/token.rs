@@ -10,9 +10,7 @@ pub struct VerificationToken(String);
 
 impl VerificationToken {
     pub fn generate() -> Self {
-        let mut bytes = [0u8; 32];
-        OsRng.fill_bytes(&mut bytes);
-        Self(URL_SAFE_NO_PAD.encode(bytes))
+        Self(random_256_bits())
     }
 
     /// The value that goes into the email, and nowhere else.
@@ -29,6 +27,14 @@ impl std::fmt::Debug for VerificationToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("VerificationToken(***)")
     }
+}
+
+/// 256 bits from the OS CSPRNG as unpadded URL-safe base64 (43 characters):
+/// the body of verification tokens and partner API keys alike.
+pub(crate) fn random_256_bits() -> String {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// What the database stores and looks tokens up by.

@@ -26,7 +26,7 @@ pub async fn post(stack: &Stack, path: &str, body: Value) -> (StatusCode, Value)
     )
 }
 
-/// Registers, waits for completion and for `count` verification emails.
+/// Registers, waits for completion and for the verification email.
 pub async fn registered(stack: &Stack, body: &Value) -> (String, Email) {
     let id = stack.register_accepted(body).await;
     let data = stack.settled(&id).await;

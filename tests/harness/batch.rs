@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::{stream, StreamExt};
 use serde_json::{json, Value};
 
-use crate::{unique_example, Stack};
+use crate::{stack::status_url, unique_example, Stack};
 
 /// The registrations of one scenario. About one in five reuses an earlier
 /// registration's email (in upper case) or its phone number (written with
@@ -169,10 +169,7 @@ impl Api {
     pub async fn status(&self, request_id: &str) -> Option<Value> {
         let response = self
             .http
-            .get(format!(
-                "{}/api/v1/patient/registrations/{request_id}",
-                self.base_url
-            ))
+            .get(status_url(&self.base_url, request_id))
             .send()
             .await
             .ok()?;

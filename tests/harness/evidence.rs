@@ -3,9 +3,7 @@
 
 use std::collections::HashMap;
 
-use serde::Deserialize;
-
-use crate::{Service, Stack};
+use crate::{Inbox, Service, Stack};
 
 /// The warnings and errors the services logged (the last few of each).
 pub fn log_excerpt(stack: &Stack) -> String {
@@ -29,28 +27,9 @@ pub fn log_excerpt(stack: &Stack) -> String {
     out
 }
 
-#[derive(Deserialize)]
-struct Mail {
-    #[serde(default)]
-    to: Vec<Address>,
-}
-
-#[derive(Deserialize)]
-struct Address {
-    address: String,
-}
-
 /// How many messages the SMTP sink holds per (lowercased) recipient.
-pub async fn mail_counts(http: &reqwest::Client) -> Option<HashMap<String, usize>> {
-    let base = std::env::var("TEST_MAILDEV_URL").unwrap_or_else(|_| "http://127.0.0.1:1080".into());
-    let all: Vec<Mail> = http
-        .get(format!("{base}/api/email"))
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
+pub async fn mail_counts(inbox: &Inbox) -> Option<HashMap<String, usize>> {
+    let all = inbox.all().await.ok()?;
     let mut counts = HashMap::new();
     for mail in all {
         for to in mail.to {

@@ -1,14 +1,17 @@
 //! Faults on the shared servers (through `scripts/services`), poison
 //! messages, and the lock that keeps fault scenarios from overlapping.
 
-use std::{net::SocketAddr, path::Path, process::Stdio, sync::OnceLock, time::Duration};
+use std::{net::SocketAddr, process::Stdio, sync::OnceLock, time::Duration};
 
 use lapin::options::{BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions};
 use serde_json::Value;
 use tokio::sync::{Mutex, MutexGuard};
 use uuid::Uuid;
 
-use crate::{Stack, StackOptions, TEST_PHI_KEY};
+use crate::{
+    servers::{amqp_base_url, services_script, smtp_host_port},
+    Stack, StackOptions, TEST_PHI_KEY,
+};
 
 /// Held for a whole fault scenario: some restart servers every test shares.
 pub async fn serial() -> MutexGuard<'static, ()> {
@@ -18,8 +21,7 @@ pub async fn serial() -> MutexGuard<'static, ()> {
 
 /// Runs `scripts/services <command>` and panics with its output if it fails.
 pub async fn services(command: &str) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/services");
-    let out = tokio::process::Command::new(script)
+    let out = tokio::process::Command::new(services_script())
         .arg(command)
         .output()
         .await
@@ -47,8 +49,7 @@ pub struct BrokerOutage {
 impl BrokerOutage {
     /// Starts the outage; returns once the broker refuses connections.
     pub async fn begin(pause_secs: u64) -> Self {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/services");
-        let mut child = tokio::process::Command::new(script)
+        let mut child = tokio::process::Command::new(services_script())
             .args(["rabbitmq-outage", &pause_secs.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -87,8 +88,7 @@ impl BrokerOutage {
 
 /// The broker's AMQP address, from `TEST_AMQP_URL` as the stacks use it.
 fn amqp_addr() -> String {
-    let url = std::env::var("TEST_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672".into());
+    let url = amqp_base_url();
     let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
     let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
     rest.split('/').next().unwrap_or(rest).to_owned()
@@ -96,8 +96,7 @@ fn amqp_addr() -> String {
 
 /// Where the shared SMTP sink listens.
 pub fn smtp_sink() -> SocketAddr {
-    let host = std::env::var("TEST_SMTP_HOST").unwrap_or_else(|_| "127.0.0.1".into());
-    let port = std::env::var("TEST_SMTP_PORT").unwrap_or_else(|_| "1025".into());
+    let (host, port) = smtp_host_port();
     format!("{host}:{port}").parse().unwrap()
 }
 

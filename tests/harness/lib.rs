@@ -17,10 +17,10 @@ mod stack;
 
 pub use batch::{normalised, spaced, Answer, Api, Batch};
 pub use body::{example, unique_example};
-pub use evidence::{log_excerpt, mail_counts};
+pub use evidence::log_excerpt;
 pub use mail::{Email, Inbox};
 pub use proxy::TcpProxy;
-pub use servers::binary_path;
+pub use servers::{binary_path, free_port};
 pub use settle::{settle, Report};
 pub use stack::{Service, Stack, StackOptions};
 

@@ -1,6 +1,10 @@
 //! Reading the SMTP sink (MailDev 3's REST API: `GET /api/email`).
 
+use std::time::Duration;
+
 use serde::Deserialize;
+
+use crate::servers::maildev_url;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Email {
@@ -38,23 +42,30 @@ pub struct Inbox {
 impl Inbox {
     pub fn from_env() -> Self {
         Self {
-            base: std::env::var("TEST_MAILDEV_URL")
-                .unwrap_or_else(|_| "http://127.0.0.1:1080".into()),
-            http: reqwest::Client::new(),
+            base: maildev_url(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
         }
+    }
+
+    /// Every message the sink holds.
+    pub async fn all(&self) -> reqwest::Result<Vec<Email>> {
+        self.http
+            .get(format!("{}/api/email", self.base))
+            .send()
+            .await?
+            .json()
+            .await
     }
 
     /// Every message the sink holds for `address` (case-insensitive).
     pub async fn to(&self, address: &str) -> Vec<Email> {
-        let all: Vec<Email> = self
-            .http
-            .get(format!("{}/api/email", self.base))
-            .send()
+        let all = self
+            .all()
             .await
-            .expect("the SMTP sink's API answers")
-            .json()
-            .await
-            .expect("the SMTP sink lists messages as JSON");
+            .expect("the SMTP sink's API lists messages as JSON");
         all.into_iter()
             .filter(|m| m.to.iter().any(|a| a.address.eq_ignore_ascii_case(address)))
             .collect()

@@ -57,10 +57,6 @@ impl TcpProxy {
         self.accepted.load(Ordering::Relaxed)
     }
 
-    pub fn is_cut(&self) -> bool {
-        self.task.is_none()
-    }
-
     /// Stops listening (new connections are refused until
     /// [`TcpProxy::restore`]) and dooms every open connection.
     pub async fn cut(&mut self) {

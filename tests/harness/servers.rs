@@ -22,6 +22,29 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The project's wrapper around the shared servers.
+pub fn services_script() -> PathBuf {
+    repo_root().join("scripts/services")
+}
+
+/// The broker's root URL (`TEST_AMQP_URL`), without a vhost.
+pub fn amqp_base_url() -> String {
+    std::env::var("TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672".into())
+}
+
+/// The shared SMTP sink's host and port (`TEST_SMTP_HOST`, `TEST_SMTP_PORT`).
+pub fn smtp_host_port() -> (String, String) {
+    (
+        std::env::var("TEST_SMTP_HOST").unwrap_or_else(|_| "127.0.0.1".into()),
+        std::env::var("TEST_SMTP_PORT").unwrap_or_else(|_| "1025".into()),
+    )
+}
+
+/// MailDev's REST API (`TEST_MAILDEV_URL`).
+pub fn maildev_url() -> String {
+    std::env::var("TEST_MAILDEV_URL").unwrap_or_else(|_| "http://127.0.0.1:1080".into())
+}
+
 /// Where cargo put the binaries: next to this test executable's `deps/`.
 pub fn binary_path(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -50,12 +73,8 @@ pub async fn create_database(name: &str) -> String {
 
 /// The rabbitmqctl command line (the project's wrapper, or `TEST_RABBITMQCTL`).
 fn rabbitmqctl() -> (String, Vec<String>) {
-    let ctl = std::env::var("TEST_RABBITMQCTL").unwrap_or_else(|_| {
-        format!(
-            "{} rabbitmqctl",
-            repo_root().join("scripts/services").display()
-        )
-    });
+    let ctl = std::env::var("TEST_RABBITMQCTL")
+        .unwrap_or_else(|_| format!("{} rabbitmqctl", services_script().display()));
     let mut words = ctl.split_whitespace().map(str::to_owned);
     let program = words.next().unwrap();
     (program, words.collect())
@@ -84,9 +103,7 @@ pub async fn create_vhost(name: &str) -> String {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let base = std::env::var("TEST_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672".into());
-    format!("{base}/{name}")
+    format!("{}/{name}", amqp_base_url())
 }
 
 /// Removes a stack's vhost (every vhost's quorum queues slow a broker

@@ -13,7 +13,7 @@ use futures_util::{stream, StreamExt};
 use crate::{
     batch::{normalised, Answer, Api, Batch},
     evidence::{leftovers, log_excerpt, mail_counts},
-    Stack,
+    Inbox, Stack,
 };
 
 /// What became of a batch.
@@ -139,12 +139,13 @@ pub async fn settle(
         .iter()
         .filter_map(|a| a.request_id.as_deref()?.parse().ok())
         .collect();
+    let inbox = Inbox::from_env();
     let started = tokio::time::Instant::now();
     let mut last_change = started;
     let mut last_progress = (usize::MAX, usize::MAX);
     let (statuses, patients, mails) = loop {
         let seen = observe(stack, &ids).await;
-        let mails = mail_counts(&api.http).await;
+        let mails = mail_counts(&inbox).await;
         if let (Some((statuses, patients)), Some(mails)) = (seen, mails) {
             let finals = statuses
                 .values()

@@ -14,7 +14,9 @@ use tokio::process::{Child, Command};
 
 use crate::{
     eventually,
-    servers::{self, binary_path, create_database, create_vhost, free_port, repo_root},
+    servers::{
+        self, binary_path, create_database, create_vhost, free_port, repo_root, smtp_host_port,
+    },
     TEST_PHI_KEY,
 };
 
@@ -75,20 +77,15 @@ impl Stack {
     pub async fn start_with(options: StackOptions) -> Self {
         let id = format!("e2e_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let (database_url, amqp_url) = tokio::join!(create_database(&id), create_vhost(&id));
+        let (smtp_host, smtp_port) = smtp_host_port();
         let port = free_port();
         let base_url = format!("http://127.0.0.1:{port}");
         let mut env: HashMap<&'static str, String> = HashMap::from([
             ("APP_ENV", "test".into()),
             ("DATABASE_URL", database_url.clone()),
             ("AMQP_URL", amqp_url.clone()),
-            (
-                "SMTP_HOST",
-                std::env::var("TEST_SMTP_HOST").unwrap_or_else(|_| "127.0.0.1".into()),
-            ),
-            (
-                "SMTP_PORT",
-                std::env::var("TEST_SMTP_PORT").unwrap_or_else(|_| "1025".into()),
-            ),
+            ("SMTP_HOST", smtp_host),
+            ("SMTP_PORT", smtp_port),
             ("SMTP_TLS", "none".into()),
             (
                 "SMTP_FROM",
@@ -124,7 +121,6 @@ impl Stack {
         ]);
         let mut stack = Self {
             db: PgPool::connect(&database_url).await.unwrap(),
-
             http: reqwest::Client::new(),
             id,
             base_url,
@@ -189,11 +185,6 @@ impl Stack {
             },
         )
         .await;
-    }
-
-    /// The process id of a running service.
-    pub fn pid(&self, service: Service) -> Option<u32> {
-        self.children.get(&service).and_then(Child::id)
     }
 
     /// Sends SIGTERM to a service and waits up to `deadline` for it to exit.
@@ -303,12 +294,19 @@ impl Stack {
     }
 
     pub async fn register(&self, body: &Value) -> reqwest::Response {
-        self.http
+        self.register_with(body, &[]).await
+    }
+
+    /// Registers with extra request headers (`prefer`, `x-api-key`, ...).
+    pub async fn register_with(&self, body: &Value, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = self
+            .http
             .post(format!("{}/api/v1/patient/register", self.base_url))
-            .json(body)
-            .send()
-            .await
-            .unwrap()
+            .json(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap()
     }
 
     /// Registers and returns the request id of the 202.
@@ -322,10 +320,7 @@ impl Stack {
     pub async fn status(&self, request_id: &str) -> (u16, Value) {
         let response = self
             .http
-            .get(format!(
-                "{}/api/v1/patient/registrations/{request_id}",
-                self.base_url
-            ))
+            .get(status_url(&self.base_url, request_id))
             .send()
             .await
             .unwrap();
@@ -368,6 +363,11 @@ impl Stack {
             .await
             .unwrap()
     }
+}
+
+/// Where a registration request's status is.
+pub(crate) fn status_url(base_url: &str, request_id: &str) -> String {
+    format!("{base_url}/api/v1/patient/registrations/{request_id}")
 }
 
 /// A finished test leaves nothing behind on the shared servers: its vhost

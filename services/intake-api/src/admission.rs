@@ -4,7 +4,7 @@
 
 use std::{net::IpAddr, time::Instant};
 
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use shared::partner::{self, PartnerId};
 
 use crate::{error::ApiError, AppState};
@@ -27,9 +27,7 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
         return Some(key.trim());
     }
-    let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, key) = auth.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
+    crate::auth::bearer(headers)
 }
 
 pub async fn admit(
@@ -50,8 +48,8 @@ pub async fn admit(
     };
     let now = Instant::now();
     let limited = match partner {
-        Some(p) => state.limits.per_partner.check(&p.0.to_string(), now),
-        None => state.limits.per_client.check(&client.to_string(), now),
+        Some(p) => state.limits.per_partner.check(p.0, now),
+        None => state.limits.per_client.check(client, now),
     };
     limited.map_err(|retry_after| ApiError::TooManyRequests {
         message: "Too many requests. Please slow down.",

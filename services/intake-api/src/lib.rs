@@ -45,8 +45,8 @@ pub struct AppState {
 /// Registration rate limits: per partner key, and per address for callers
 /// without a key.
 struct RegisterLimits {
-    per_partner: ratelimit::RateLimiter,
-    per_client: ratelimit::RateLimiter,
+    per_partner: ratelimit::RateLimiter<uuid::Uuid>,
+    per_client: ratelimit::RateLimiter<std::net::IpAddr>,
 }
 
 impl RegisterLimits {
@@ -83,8 +83,9 @@ struct Accounts {
     /// when the email is unknown so that failures take the same time.
     dummy_hash: String,
     config: config::AccountsConfig,
-    resend_per_email: ratelimit::RateLimiter,
-    resend_per_client: ratelimit::RateLimiter,
+    /// Keyed by the SHA-256 of the email: no address is kept in memory.
+    resend_per_email: ratelimit::RateLimiter<[u8; 32]>,
+    resend_per_client: ratelimit::RateLimiter<std::net::IpAddr>,
 }
 
 impl Accounts {

@@ -2,18 +2,22 @@
 //! per `window`, refilled continuously, one small record per key. Each
 //! intake-api replica enforces it on its own (the login lockout, which must
 //! hold across replicas, lives in Postgres).
+//!
+//! Keys are small `Copy` values (an address, a partner id, a hash), so a
+//! check allocates nothing.
 
 use std::{
     collections::HashMap,
+    hash::Hash,
     sync::{Mutex, PoisonError},
     time::{Duration, Instant},
 };
 
-pub struct RateLimiter {
+pub struct RateLimiter<K> {
     capacity: f64,
     /// Tokens per second.
     rate: f64,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    buckets: Mutex<HashMap<K, Bucket>>,
 }
 
 #[derive(Clone, Copy)]
@@ -25,7 +29,7 @@ struct Bucket {
 /// Past this many keys, full (idle) buckets are swept on the next check.
 const SWEEP_ABOVE: usize = 10_000;
 
-impl RateLimiter {
+impl<K: Hash + Eq + Copy> RateLimiter<K> {
     pub fn new(max: usize, window: Duration) -> Self {
         let capacity = max as f64;
         Self {
@@ -36,12 +40,12 @@ impl RateLimiter {
     }
 
     /// Takes a token for `key`; `Err(retry_after)` when none is left.
-    pub fn check(&self, key: &str, now: Instant) -> Result<(), Duration> {
+    pub fn check(&self, key: K, now: Instant) -> Result<(), Duration> {
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
         if buckets.len() > SWEEP_ABOVE {
             buckets.retain(|_, b| self.refilled(*b, now) < self.capacity);
         }
-        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
+        let bucket = buckets.entry(key).or_insert(Bucket {
             tokens: self.capacity,
             at: now,
         });

@@ -169,14 +169,14 @@ impl Notifier {
 
     async fn process(&self, event: &PatientEvent) -> Result<(), Failure> {
         let (event_id, patient_id) = (event.event_id(), event.patient_id());
-        let Some((email, first_name)) = store::unverified_recipient(&self.db, patient_id).await?
+        let Some((email, first_name, verified)) = store::recipient(&self.db, patient_id).await?
         else {
-            if store::patient_exists(&self.db, patient_id).await? {
-                tracing::info!("email already verified; nothing to send");
-                return Ok(());
-            }
             return Err(Failure::Poison("unknown patient"));
         };
+        if verified {
+            tracing::info!("email already verified; nothing to send");
+            return Ok(());
+        }
         match store::claim(&self.db, event_id, patient_id, self.holder).await? {
             Claim::Mine => {}
             Claim::Sent => {

@@ -14,12 +14,23 @@ use crate::config::{SmtpConfig, SmtpTls};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
-    #[error("smtp: {0}")]
+    #[error("smtp: {}", smtp_summary(.0))]
     Smtp(#[from] lettre::transport::smtp::Error),
     #[error("message: {0}")]
     Message(#[from] lettre::error::Error),
     #[error("address: {0}")]
     Address(#[from] lettre::address::AddressError),
+}
+
+/// An SMTP error as it may be logged: a server's reply keeps only its class
+/// and code, because its text often echoes the recipient's address.
+fn smtp_summary(e: &lettre::transport::smtp::Error) -> String {
+    match e.status() {
+        Some(code) if e.is_permanent() => format!("permanent error ({code})"),
+        Some(code) => format!("transient error ({code})"),
+        None if e.is_response() => "response error".to_owned(),
+        None => e.to_string(),
+    }
 }
 
 pub struct Mailer {

@@ -82,22 +82,15 @@ pub async fn release(db: &PgPool, event_id: Uuid, holder: Uuid) -> sqlx::Result<
         .map(drop)
 }
 
-/// The email and first name of an unverified patient; `None` when the
-/// patient is unknown or already verified (nothing to send).
-pub async fn unverified_recipient(
+/// A patient's email and first name, and whether that email is verified
+/// already (nothing to send); `None` when the patient is unknown.
+pub async fn recipient(
     db: &PgPool,
     patient_id: Uuid,
-) -> sqlx::Result<Option<(String, String)>> {
-    sqlx::query_as("SELECT email, first_name FROM patients WHERE id = $1 AND NOT email_verified")
+) -> sqlx::Result<Option<(String, String, bool)>> {
+    sqlx::query_as("SELECT email, first_name, email_verified FROM patients WHERE id = $1")
         .bind(patient_id)
         .fetch_optional(db)
-        .await
-}
-
-pub async fn patient_exists(db: &PgPool, patient_id: Uuid) -> sqlx::Result<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM patients WHERE id = $1)")
-        .bind(patient_id)
-        .fetch_one(db)
         .await
 }
 

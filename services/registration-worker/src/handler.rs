@@ -102,26 +102,13 @@ impl Worker {
     async fn dead_letter(&self, request_id: Option<Uuid>, reason: &'static str) -> Outcome {
         tracing::error!(reason, "dead-lettering a registration message");
         if let Some(id) = request_id {
-            if let Err(e) = self.settle_failed(id, reason).await {
+            if let Err(e) = store::fail(&self.db, id, reason).await {
                 // Keep the message until its request can be marked failed.
                 tracing::warn!(error = %e, "could not mark the request failed; will retry");
                 return Outcome::Retry;
             }
         }
         Outcome::DeadLetter
-    }
-
-    async fn settle_failed(&self, id: Uuid, reason: &str) -> sqlx::Result<()> {
-        store::fail(&self.db, id, reason).await
-    }
-
-    async fn settle_rejected(
-        &self,
-        id: Uuid,
-        errors: &shared::validation::FieldErrors,
-    ) -> Result<(), Failure> {
-        store::reject(&self.db, id, errors).await?;
-        Ok(())
     }
 
     async fn process(&self, message: &RegistrationRequestedV1) -> Result<(), Failure> {
@@ -146,13 +133,13 @@ impl Worker {
             Ok(patient) => patient,
             Err(errors) => {
                 tracing::info!(fields = ?errors_fields(&errors), "registration rejected by validation");
-                return self.settle_rejected(request_id, &errors).await;
+                return Ok(store::reject(&self.db, request_id, &errors).await?);
             }
         };
         let taken = store::taken_fields(&self.db, &patient).await?;
         if !taken.is_empty() {
             tracing::info!(fields = ?errors_fields(&taken), "registration rejected: already registered");
-            return self.settle_rejected(request_id, &taken).await;
+            return Ok(store::reject(&self.db, request_id, &taken).await?);
         }
         let hash = hash_password(&patient.password, self.bcrypt_cost)
             .await
@@ -164,15 +151,13 @@ impl Worker {
             }
             Created::Duplicate(errors) => {
                 tracing::info!(fields = ?errors_fields(&errors), "registration rejected: a concurrent twin won");
-                self.settle_rejected(request_id, &errors).await
+                Ok(store::reject(&self.db, request_id, &errors).await?)
             }
-            Created::AlreadySettled => match store::request_state(&self.db, request_id).await? {
-                RequestState::Completed(patient_id) => {
-                    tracing::info!("request already completed; republishing its event");
-                    self.publish_created(request_id, patient_id).await
-                }
-                _ => Ok(()),
-            },
+            Created::AlreadySettled(RequestState::Completed(patient_id)) => {
+                tracing::info!("request already completed; republishing its event");
+                self.publish_created(request_id, patient_id).await
+            }
+            Created::AlreadySettled(_) => Ok(()),
         }
     }
 

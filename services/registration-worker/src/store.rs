@@ -47,11 +47,17 @@ pub async fn request_state(db: &PgPool, id: Uuid) -> sqlx::Result<RequestState> 
                 .await?
         }
     };
-    Ok(match (status.as_str(), patient_id) {
-        ("pending", _) => RequestState::Pending,
-        ("completed", Some(patient)) => RequestState::Completed(patient),
-        _ => RequestState::Settled,
-    })
+    Ok(RequestState::from_row(&status, patient_id))
+}
+
+impl RequestState {
+    fn from_row(status: &str, patient_id: Option<Uuid>) -> Self {
+        match (status, patient_id) {
+            ("pending", _) => Self::Pending,
+            ("completed", Some(patient)) => Self::Completed(patient),
+            _ => Self::Settled,
+        }
+    }
 }
 
 /// Which of the email and phone number another patient already has.
@@ -120,8 +126,8 @@ pub enum Created {
     Patient(Uuid),
     /// A concurrent twin won the race for the email or phone number.
     Duplicate(FieldErrors),
-    /// Another delivery settled the request first.
-    AlreadySettled,
+    /// Another delivery settled the request first; this is where it stands.
+    AlreadySettled(RequestState),
 }
 
 /// In one transaction: lock the request, insert the patient (PHI sealed),
@@ -134,13 +140,17 @@ pub async fn create_patient(
     password_hash: &str,
 ) -> sqlx::Result<Created> {
     let mut tx = db.begin().await?;
-    let pending: Option<(String,)> =
-        sqlx::query_as("SELECT status FROM registration_requests WHERE id = $1 FOR UPDATE")
-            .bind(request_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    if !matches!(pending, Some((ref s,)) if s == "pending") {
-        return Ok(Created::AlreadySettled);
+    let locked: Option<(String, Option<Uuid>)> = sqlx::query_as(
+        "SELECT status, patient_id FROM registration_requests WHERE id = $1 FOR UPDATE",
+    )
+    .bind(request_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let state = locked.map_or(RequestState::Settled, |(status, patient_id)| {
+        RequestState::from_row(&status, patient_id)
+    });
+    if state != RequestState::Pending {
+        return Ok(Created::AlreadySettled(state));
     }
     let id = Uuid::new_v4();
     let seal = |column: &str, value: serde_json::Value| {

@@ -3,7 +3,7 @@
 //! The handler decides an [`Outcome`]; only this loop acks or rejects, and
 //! only after the handler has finished (its effects are durable by then).
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, sync::Arc};
 
 use futures_util::StreamExt;
 use lapin::{
@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 use super::{properties::delivery_count, Broker};
 use crate::{
     metrics::{metrics, Metrics},
+    retry::Backoff,
     shutdown::Shutdown,
 };
 
@@ -59,10 +60,7 @@ pub async fn consume<H, Fut>(
             Err(e) => {
                 let delay = backoff.next_delay();
                 tracing::warn!(queue, error = %e, retry_in_ms = delay.as_millis() as u64, "consumer lost its broker; reconnecting");
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {},
-                    _ = shutdown.clone().wait() => {},
-                }
+                shutdown.sleep(delay).await;
             }
         }
     }
@@ -96,6 +94,8 @@ where
         )
         .await?;
     tracing::info!(queue, prefetch, "consuming");
+    // The metric labels are made once, not per delivery.
+    let labels = Arc::new(Metrics::queue(queue));
     let mut in_flight = JoinSet::new();
     let stop = shutdown.clone().wait();
     tokio::pin!(stop);
@@ -110,6 +110,7 @@ where
                 Some(Ok(delivery)) => {
                     let handler = handler.clone();
                     let shutdown = shutdown.clone();
+                    let labels = Arc::clone(&labels);
                     in_flight.spawn(async move {
                         let incoming = Incoming {
                             delivery_count: delivery_count(&delivery.properties),
@@ -118,7 +119,6 @@ where
                         };
                         let count = incoming.delivery_count;
                         let m = metrics();
-                        let labels = Metrics::queue(queue);
                         m.consumed.get_or_create(&labels).inc();
                         let outcome = handler(incoming).await;
                         let counter = match outcome {
@@ -132,10 +132,7 @@ where
                             Outcome::DeadLetter => delivery.acker.reject(BasicRejectOptions { requeue: false }).await,
                             Outcome::Retry => {
                                 // Back off before requeueing, unless we are stopping.
-                                tokio::select! {
-                                    _ = tokio::time::sleep(Backoff::for_attempt(count)) => {},
-                                    _ = shutdown.wait() => {},
-                                }
+                                shutdown.sleep(Backoff::for_attempt(count)).await;
                                 delivery.acker.reject(BasicRejectOptions { requeue: true }).await
                             }
                         };
@@ -153,36 +150,4 @@ where
     // Finish and settle whatever is in hand before letting the channel go.
     while in_flight.join_next().await.is_some() {}
     result
-}
-
-/// Capped exponential backoff: 200 ms, 400 ms, … up to 30 s.
-#[derive(Default)]
-struct Backoff(u32);
-
-impl Backoff {
-    fn for_attempt(attempt: u64) -> Duration {
-        let exp = u32::try_from(attempt.min(8)).unwrap_or(8);
-        (Duration::from_millis(200) * 2u32.pow(exp)).min(Duration::from_secs(30))
-    }
-
-    fn next_delay(&mut self) -> Duration {
-        let d = Self::for_attempt(u64::from(self.0));
-        self.0 = self.0.saturating_add(1);
-        d
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        let delays: Vec<u128> = (0..12)
-            .map(|n| Backoff::for_attempt(n).as_millis())
-            .collect();
-        assert_eq!(&delays[..4], &[200, 400, 800, 1600]);
-        assert!(delays.iter().all(|&d| d <= 30_000));
-        assert_eq!(delays[11], 30_000);
-    }
 }

@@ -10,11 +10,11 @@ pub mod topology;
 use std::time::Duration;
 
 use deadpool::managed::{Pool, PoolConfig, Timeouts};
+use publisher::ChannelManager;
 use secrecy::{ExposeSecret, SecretString};
 
 pub use consumer::{consume, Incoming, Outcome};
 pub use properties::{header_str, persistent_json};
-pub use publisher::ChannelManager;
 pub use topology::Topology;
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +29,11 @@ pub enum BrokerError {
     Unroutable,
     #[error("the broker did not confirm in time")]
     Timeout,
+}
+
+/// A pool (of connections or channels) could not hand one out.
+fn pool_error(e: impl std::fmt::Display) -> BrokerError {
+    BrokerError::Pool(e.to_string())
 }
 
 /// A handle to RabbitMQ, cheap to clone. It connects on first use and
@@ -64,14 +69,14 @@ impl Broker {
             lapin::ConnectionProperties::default,
             deadpool_lapin::Runtime::Tokio1,
         )
-        .map_err(|e| BrokerError::Pool(e.to_string()))?;
+        .map_err(pool_error)?;
         let manager = ChannelManager::new(connections.clone(), topology.clone());
         let channels = Pool::builder(manager)
             .max_size(channels)
             .timeouts(timeouts)
             .runtime(deadpool::Runtime::Tokio1)
             .build()
-            .map_err(|e| BrokerError::Pool(e.to_string()))?;
+            .map_err(pool_error)?;
         Ok(Self {
             connections,
             channels,
@@ -85,10 +90,7 @@ impl Broker {
 
     /// A live connection, for consumers that need their own channel.
     pub async fn connection(&self) -> Result<deadpool_lapin::Connection, BrokerError> {
-        self.connections
-            .get()
-            .await
-            .map_err(|e| BrokerError::Pool(e.to_string()))
+        self.connections.get().await.map_err(pool_error)
     }
 
     /// How many messages wait in `queue` (a passive declare: it creates nothing).

@@ -11,23 +11,25 @@ use uuid::Uuid;
 pub fn persistent_json(kind: &str, message_id: Uuid, request_id: Uuid) -> BasicProperties {
     let mut headers = FieldTable::default();
     // W3C trace context: the trace id is the request id, so a registration
-    // is one trace across all three services; each hop gets its own span id.
-    let span_id = &uuid::Uuid::new_v4().simple().to_string()[..16];
-    let traceparent = format!("00-{}-{span_id}-01", request_id.simple());
+    // is one trace across all three services; each hop gets its own span id
+    // (the first 64 bits of a random UUID, never all zero).
+    let span_id = Uuid::new_v4().as_u64_pair().0;
+    let traceparent = format!("00-{}-{span_id:016x}-01", request_id.simple());
     headers.insert(
         "traceparent".into(),
         AMQPValue::LongString(traceparent.into()),
     );
+    let request_id = request_id.to_string();
     headers.insert(
         "x-request-id".into(),
-        AMQPValue::LongString(request_id.to_string().into()),
+        AMQPValue::LongString(request_id.as_str().into()),
     );
     BasicProperties::default()
         .with_delivery_mode(2)
         .with_content_type("application/json".into())
         .with_type(kind.into())
         .with_message_id(message_id.to_string().into())
-        .with_correlation_id(request_id.to_string().into())
+        .with_correlation_id(request_id.into())
         .with_timestamp(
             chrono::Utc::now()
                 .timestamp()

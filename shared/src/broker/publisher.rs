@@ -3,15 +3,15 @@
 //! confirm without it: a few channels carry many publishes in flight, and
 //! the broker confirms them in batches.
 
-use std::time::Duration;
+use std::{future::Future, time::Duration};
 
-use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
+use deadpool::managed::{self, Metrics, Object, RecycleError, RecycleResult};
 use lapin::{
     options::{BasicPublishOptions, ConfirmSelectOptions},
     BasicProperties, Channel, Confirmation,
 };
 
-use super::{Broker, BrokerError, Topology};
+use super::{pool_error, Broker, BrokerError, Topology};
 
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -36,11 +36,7 @@ impl managed::Manager for ChannelManager {
     type Error = BrokerError;
 
     async fn create(&self) -> Result<Channel, BrokerError> {
-        let conn = self
-            .connections
-            .get()
-            .await
-            .map_err(|e| BrokerError::Pool(e.to_string()))?;
+        let conn = self.connections.get().await.map_err(pool_error)?;
         let channel = conn.create_channel().await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
@@ -59,6 +55,11 @@ impl managed::Manager for ChannelManager {
 }
 
 impl Broker {
+    /// A confirm-mode channel from the pool; it goes back when dropped.
+    async fn channel(&self) -> Result<Object<ChannelManager>, BrokerError> {
+        self.channels.get().await.map_err(pool_error)
+    }
+
     /// Publishes one message (mandatory: an unroutable one is an error) and
     /// waits for the broker's confirm that it is stored.
     pub async fn publish(
@@ -68,11 +69,7 @@ impl Broker {
         body: &[u8],
         properties: BasicProperties,
     ) -> Result<(), BrokerError> {
-        let channel = self
-            .channels
-            .get()
-            .await
-            .map_err(|e| BrokerError::Pool(e.to_string()))?;
+        let channel = self.channel().await?;
         let options = BasicPublishOptions {
             mandatory: true,
             ..BasicPublishOptions::default()
@@ -81,26 +78,18 @@ impl Broker {
         // written: its confirm is awaited without it, so a few channels
         // carry many publishes in flight (the broker confirms in batches).
         let handle = Channel::clone(&channel);
-        let sent = tokio::time::timeout(
-            CONFIRM_TIMEOUT,
-            handle.basic_publish(
-                exchange.into(),
-                routing_key.into(),
-                options,
-                body,
-                properties,
-            ),
-        )
+        let sent = in_time(handle.basic_publish(
+            exchange.into(),
+            routing_key.into(),
+            options,
+            body,
+            properties,
+        ))
         .await;
         drop(channel);
         let confirmed = match sent {
-            Err(_) => Err(BrokerError::Timeout),
-            Ok(Err(e)) => Err(BrokerError::Amqp(e)),
-            Ok(Ok(confirm)) => match tokio::time::timeout(CONFIRM_TIMEOUT, confirm).await {
-                Err(_) => Err(BrokerError::Timeout),
-                Ok(Err(e)) => Err(BrokerError::Amqp(e)),
-                Ok(Ok(c)) => Ok(c),
-            },
+            Ok(confirm) => in_time(confirm).await,
+            Err(e) => Err(e),
         };
         let outcome = match confirmed {
             Err(e) => Err(e),
@@ -115,5 +104,13 @@ impl Broker {
             let _ = handle.close(200, "publish failed".into()).await;
         }
         outcome
+    }
+}
+
+/// One step of a publish, bounded by [`CONFIRM_TIMEOUT`].
+async fn in_time<T>(step: impl Future<Output = lapin::Result<T>>) -> Result<T, BrokerError> {
+    match tokio::time::timeout(CONFIRM_TIMEOUT, step).await {
+        Err(_) => Err(BrokerError::Timeout),
+        Ok(result) => result.map_err(BrokerError::Amqp),
     }
 }

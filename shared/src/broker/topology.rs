@@ -58,35 +58,31 @@ impl Topology {
             ..ExchangeDeclareOptions::default()
         };
         let none = FieldTable::default();
-        ch.exchange_declare(
-            REGISTRATION_EXCHANGE.into(),
-            ExchangeKind::Direct,
-            durable,
-            none.clone(),
-        )
-        .await?;
-        ch.exchange_declare(
-            EVENTS_EXCHANGE.into(),
-            ExchangeKind::Topic,
-            durable,
-            none.clone(),
-        )
-        .await?;
-        ch.exchange_declare(
-            DEAD_LETTER_EXCHANGE.into(),
-            ExchangeKind::Direct,
-            durable,
-            none.clone(),
-        )
-        .await?;
-        for (exchange, key, queue) in [
+        for (exchange, kind) in [
+            (REGISTRATION_EXCHANGE, ExchangeKind::Direct),
+            (EVENTS_EXCHANGE, ExchangeKind::Topic),
+            (DEAD_LETTER_EXCHANGE, ExchangeKind::Direct),
+        ] {
+            ch.exchange_declare(exchange.into(), kind, durable, none.clone())
+                .await?;
+        }
+        // Each work queue: its exchange, the routing keys bound to it, and
+        // its length bound (only the request queue has one).
+        let work_queues: [(&str, &[&str], &str, Option<i64>); 2] = [
             (
                 REGISTRATION_EXCHANGE,
-                REGISTRATION_REQUESTED,
+                &[REGISTRATION_REQUESTED],
                 REGISTRATION_QUEUE,
+                Some(self.request_queue_max_length),
             ),
-            (EVENTS_EXCHANGE, PATIENT_CREATED, NOTIFICATION_QUEUE),
-        ] {
+            (
+                EVENTS_EXCHANGE,
+                &[PATIENT_CREATED, VERIFICATION_REQUESTED],
+                NOTIFICATION_QUEUE,
+                None,
+            ),
+        ];
+        for (exchange, keys, queue, max_length) in work_queues {
             let dlq = dead_letter_queue(queue);
             self.declare_queue(ch, &dlq, quorum()).await?;
             ch.queue_bind(
@@ -110,35 +106,25 @@ impl Topology {
                 "x-delivery-limit".into(),
                 AMQPValue::LongLongInt(self.delivery_limit),
             );
-            if queue == REGISTRATION_QUEUE {
-                args.insert(
-                    "x-max-length".into(),
-                    AMQPValue::LongLongInt(self.request_queue_max_length),
-                );
+            if let Some(max_length) = max_length {
+                args.insert("x-max-length".into(), AMQPValue::LongLongInt(max_length));
                 args.insert(
                     "x-overflow".into(),
                     AMQPValue::LongString("reject-publish".into()),
                 );
             }
             self.declare_queue(ch, queue, args).await?;
-
-            ch.queue_bind(
-                queue.into(),
-                exchange.into(),
-                key.into(),
-                QueueBindOptions::default(),
-                none.clone(),
-            )
-            .await?;
+            for &key in keys {
+                ch.queue_bind(
+                    queue.into(),
+                    exchange.into(),
+                    key.into(),
+                    QueueBindOptions::default(),
+                    none.clone(),
+                )
+                .await?;
+            }
         }
-        ch.queue_bind(
-            NOTIFICATION_QUEUE.into(),
-            EVENTS_EXCHANGE.into(),
-            VERIFICATION_REQUESTED.into(),
-            QueueBindOptions::default(),
-            none,
-        )
-        .await?;
         Ok(())
     }
 

@@ -163,7 +163,7 @@ mod tests {
             .as_object()
             .expect("Profile has properties");
         let mut documented: Vec<&str> = properties.keys().map(String::as_str).collect();
-        // What `crate::profile::load` answers.
+        // What `crate::profile::Row::open` answers.
         let mut served = [
             "id",
             "patient_id",

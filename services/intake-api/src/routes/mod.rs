@@ -89,26 +89,27 @@ async fn log_and_harden(request: Request, next: Next) -> Response {
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
     let m = shared::metrics::metrics();
     let elapsed = started.elapsed();
-    m.http_requests
-        .get_or_create(&HttpLabels {
-            method: method.to_string(),
-            route: route.clone(),
-            status: response.status().as_u16().to_string(),
-        })
-        .inc();
+    let status = response.status().as_u16();
+    let labels = RouteLabels {
+        method: method.as_str().to_owned(),
+        route,
+    };
     m.http_duration
-        .get_or_create(&RouteLabels {
-            method: method.to_string(),
-            route: route.clone(),
-        })
+        .get_or_create(&labels)
         .observe(elapsed.as_secs_f64());
     tracing::info!(
-
         %method,
-        route,
-        status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        route = labels.route,
+        status,
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
         "request"
     );
+    m.http_requests
+        .get_or_create(&HttpLabels {
+            method: labels.method,
+            route: labels.route,
+            status: status.to_string(),
+        })
+        .inc();
     response
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use axum::{
     extract::{ConnectInfo, Path, State},
-    http::{header, HeaderMap},
+    http::HeaderMap,
     Json,
 };
 use serde_json::{json, Value};
@@ -18,20 +18,11 @@ const UNAUTHENTICATED: &str = "Authentication required: a valid Bearer access to
 
 /// The patient the request's bearer token speaks for.
 fn authenticated_patient(state: &AppState, headers: &HeaderMap) -> Result<Uuid, ApiError> {
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(ApiError::Unauthorized(UNAUTHENTICATED))?;
-    let (scheme, token) = value
-        .split_once(' ')
-        .ok_or(ApiError::Unauthorized(UNAUTHENTICATED))?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(ApiError::Unauthorized(UNAUTHENTICATED));
-    }
+    let token = crate::auth::bearer(headers).ok_or(ApiError::Unauthorized(UNAUTHENTICATED))?;
     let claims = state
         .accounts
         .jwt
-        .verify(token.trim(), chrono::Utc::now().timestamp())
+        .verify(token, chrono::Utc::now().timestamp())
         .map_err(|e| {
             tracing::info!(reason = %e, "access token refused");
             ApiError::Unauthorized(UNAUTHENTICATED)
@@ -93,24 +84,20 @@ pub async fn profile(
         return Err(ApiError::Forbidden("You may only read your own profile"));
     }
     let unavailable = |e: sqlx::Error| ApiError::Unavailable(e.into());
-    match profile::is_active(&state.db, caller)
+    let row = profile::find(&state.db, caller)
         .await
         .map_err(unavailable)?
-    {
-        None => return Err(ApiError::NotFound("Patient not found")),
-        Some(false) => {
-            let _ = audit::record(&state.db, &audit("deactivated")).await;
-            return Err(ApiError::Forbidden("This account has been deactivated"));
-        }
-        Some(true) => {}
+        .ok_or(ApiError::NotFound("Patient not found"))?;
+    if !row.is_active {
+        let _ = audit::record(&state.db, &audit("deactivated")).await;
+        return Err(ApiError::Forbidden("This account has been deactivated"));
     }
     // Every read of PHI leaves a trace before the PHI leaves the building.
     audit::record(&state.db, &audit("success"))
         .await
         .map_err(unavailable)?;
-    let data = profile::load(&state.db, &state.keyring, caller)
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?
-        .ok_or(ApiError::NotFound("Patient not found"))?;
+    let data = row.open(&state.keyring).map_err(|e| {
+        ApiError::Internal(anyhow::Error::new(e).context("a sealed column could not be opened"))
+    })?;
     Ok(Json(json!({"success": true, "data": data})))
 }

@@ -143,16 +143,14 @@ pub async fn resend_verification(
         return Err(ApiError::Validation(errors));
     };
     let email = email.trim().to_lowercase();
-    let client = client.ip().to_string();
     let now = Instant::now();
     // Limits count requests, not accounts: they say nothing about existence.
-    let email_key: String = hash_token(&email)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
     for limited in [
-        state.accounts.resend_per_client.check(&client, now),
-        state.accounts.resend_per_email.check(&email_key, now),
+        state.accounts.resend_per_client.check(client.ip(), now),
+        state
+            .accounts
+            .resend_per_email
+            .check(hash_token(&email), now),
     ] {
         if let Err(retry_after) = limited {
             return Err(ApiError::TooManyRequests {
@@ -183,6 +181,7 @@ pub async fn resend_verification(
             .await
             .map_err(unavailable)?;
     }
+    let client = client.ip().to_string();
     let entry = Entry {
         action: Action::VerificationResend,
         outcome: if patient.is_some() {
