@@ -14,14 +14,14 @@ use std::{
 };
 
 use anyhow::Context;
-use serde_json::Value;
 use shared::{
     broker::{persistent_json, topology, BrokerError},
+    domain::RegistrationBody,
     messages::{registration_context, RegistrationRequested, RegistrationRequestedV1},
 };
 use uuid::Uuid;
 
-use crate::{admission::Caller, error::ApiError, requests, AppState};
+use crate::{error::ApiError, extract::Caller, requests, AppState};
 
 /// How long a full request queue refuses new registrations outright. Well
 /// under the `Retry-After` of a 503, so clients that honour it lose nothing.
@@ -62,7 +62,7 @@ impl FullQueue {
 
 pub async fn accept(
     state: &AppState,
-    body: &Value,
+    body: &RegistrationBody,
     caller: &Caller,
     request_id: Uuid,
 ) -> Result<(), ApiError> {

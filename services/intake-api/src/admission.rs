@@ -1,59 +1,51 @@
-//! Who may register: a partner with a valid API key (`X-API-Key` or
-//! `Authorization: Bearer`), or, unless `REQUIRE_PARTNER_KEY=true`, anyone.
-//! Each caller is rate limited: partners per key, others per address.
+//! Who may register: any [`Caller`], within its rate limit (partners per
+//! key, `REGISTER_RATE_LIMIT_PER_PARTNER`; others per address,
+//! `REGISTER_RATE_LIMIT_PER_CLIENT`), checked before the body is read.
 
-use std::{net::IpAddr, time::Instant};
+use std::time::Instant;
 
-use axum::http::HeaderMap;
-use shared::partner::{self, PartnerId};
+use axum::{extract::FromRequestParts, http::request::Parts};
 
-use crate::{error::ApiError, AppState};
+use crate::{
+    error::ApiError,
+    extract::{Caller, RATE_LIMITED},
+    ratelimit::RateLimiter,
+    AppState,
+};
 
-/// The caller of a registration.
-#[derive(Debug, Clone, Copy)]
-pub struct Caller {
-    pub partner: Option<PartnerId>,
-    pub client: IpAddr,
+/// Registration rate limits: per partner key, and per address for callers
+/// without a key.
+pub struct RegisterLimits {
+    per_partner: RateLimiter<uuid::Uuid>,
+    per_client: RateLimiter<std::net::IpAddr>,
 }
 
-impl Caller {
-    /// What idempotency keys are scoped to.
-    pub fn scope(&self) -> String {
-        self.partner.map(|p| p.0.to_string()).unwrap_or_default()
+impl RegisterLimits {
+    pub fn new(config: &crate::config::PartnersConfig) -> Self {
+        Self {
+            per_partner: RateLimiter::new(config.per_partner, config.window),
+            per_client: RateLimiter::new(config.per_client, config.window),
+        }
     }
 }
 
-fn presented_key(headers: &HeaderMap) -> Option<&str> {
-    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
-        return Some(key.trim());
-    }
-    crate::auth::bearer(headers)
-}
+/// A caller let in to register.
+pub struct Admitted(pub Caller);
 
-pub async fn admit(
-    state: &AppState,
-    headers: &HeaderMap,
-    client: IpAddr,
-) -> Result<Caller, ApiError> {
-    let config = &state.partners;
-    let partner = match presented_key(headers) {
-        Some(key) => Some(
-            partner::authenticate(&state.db, key)
-                .await
-                .map_err(|e| ApiError::Unavailable(e.into()))?
-                .ok_or(ApiError::Unauthorized("Invalid API key"))?,
-        ),
-        None if config.require_key => return Err(ApiError::Unauthorized("An API key is required")),
-        None => None,
-    };
-    let now = Instant::now();
-    let limited = match partner {
-        Some(p) => state.limits.per_partner.check(p.0, now),
-        None => state.limits.per_client.check(client, now),
-    };
-    limited.map_err(|retry_after| ApiError::TooManyRequests {
-        message: "Too many requests. Please slow down.",
-        retry_after,
-    })?;
-    Ok(Caller { partner, client })
+impl FromRequestParts<AppState> for Admitted {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let now = Instant::now();
+        let limited = match caller.partner {
+            Some(p) => state.limits.per_partner.check(p.0, now),
+            None => state.limits.per_client.check(caller.client, now),
+        };
+        limited.map_err(|retry_after| ApiError::TooManyRequests {
+            message: RATE_LIMITED,
+            retry_after,
+        })?;
+        Ok(Self(caller))
+    }
 }

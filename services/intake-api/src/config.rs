@@ -4,7 +4,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use axum::http::HeaderValue;
 use secrecy::SecretString;
-use shared::config::{CommonConfig, ConfigError, Source, Vars};
+use shared::config::{AppEnv, CommonConfig, ConfigError, Source, Vars};
 
 pub struct IntakeConfig {
     pub common: CommonConfig,
@@ -59,6 +59,10 @@ impl PartnersConfig {
 
 /// Login and verification settings.
 pub struct AccountsConfig {
+    /// `BCRYPT_ROUNDS`, the cost the registration worker hashes at: login's
+    /// dummy hash is made at it, so unknown emails take as long as wrong
+    /// passwords.
+    pub bcrypt_cost: u32,
     /// `JWT_TTL`, default 15 minutes.
     pub jwt_ttl: Duration,
     /// `LOGIN_MAX_FAILURES` within `LOGIN_LOCKOUT_WINDOW` lock an email out.
@@ -73,8 +77,9 @@ pub struct AccountsConfig {
 }
 
 impl AccountsConfig {
-    fn from_vars(vars: &Vars<'_>) -> Result<Self, ConfigError> {
+    fn from_vars(vars: &Vars<'_>, app_env: AppEnv) -> Result<Self, ConfigError> {
         Ok(Self {
+            bcrypt_cost: shared::password::bcrypt_cost(vars, app_env)?,
             jwt_ttl: vars.duration_or("JWT_TTL", Duration::from_secs(15 * 60))?,
             login_max_failures: vars.parse_or("LOGIN_MAX_FAILURES", 5)?,
             login_lockout_window: vars
@@ -112,7 +117,7 @@ impl IntakeConfig {
                 &vars.string_or("CORS_ALLOWED_ORIGINS", ""),
             )
             .map_err(|reason| ConfigError::new("CORS_ALLOWED_ORIGINS", reason))?,
-            accounts: AccountsConfig::from_vars(&vars)?,
+            accounts: AccountsConfig::from_vars(&vars, common.app_env)?,
             partners: PartnersConfig::from_vars(&vars)?,
 
             jwt_secret,

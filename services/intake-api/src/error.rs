@@ -7,8 +7,9 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use serde_json::json;
 use shared::validation::FieldErrors;
+
+use crate::wire::ErrorBody;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -70,6 +71,30 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The envelope this error is answered with.
+    pub fn body(&self) -> ErrorBody {
+        let errors = match self {
+            Self::Validation(errors) => errors.clone(),
+            Self::IdempotencyKeyReused => FieldErrors::single("Idempotency-Key", self.to_string()),
+            _ => FieldErrors::new(),
+        };
+        ErrorBody::new(self.to_string(), errors)
+    }
+}
+
+/// A database that cannot be reached is a 503 (retry later); any other
+/// database error is a fault of ours, a 500.
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        if shared::db::is_transient(&e) {
+            Self::Unavailable(e.into())
+        } else {
+            Self::Internal(e.into())
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
@@ -85,13 +110,7 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
-        let errors = match &self {
-            Self::Validation(errors) => json!(errors),
-            Self::IdempotencyKeyReused => json!({"Idempotency-Key": [self.to_string()]}),
-            _ => json!({}),
-        };
-        let body = json!({"success": false, "message": self.to_string(), "errors": errors});
-        let mut response = (self.status(), Json(body)).into_response();
+        let mut response = (self.status(), Json(self.body())).into_response();
         let headers = response.headers_mut();
         match self {
             Self::Unavailable(_) | Self::Overloaded => {

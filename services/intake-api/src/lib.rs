@@ -8,6 +8,7 @@ mod auth;
 pub mod config;
 mod cors;
 mod error;
+mod extract;
 mod idempotency;
 mod openapi;
 mod outcomes;
@@ -17,6 +18,7 @@ mod ratelimit;
 mod recorder;
 mod requests;
 mod routes;
+mod wire;
 
 use std::{sync::Arc, time::Duration};
 
@@ -39,23 +41,7 @@ pub struct AppState {
     cors: cors::Cors,
     accounts: Arc<Accounts>,
     partners: Arc<config::PartnersConfig>,
-    limits: Arc<RegisterLimits>,
-}
-
-/// Registration rate limits: per partner key, and per address for callers
-/// without a key.
-struct RegisterLimits {
-    per_partner: ratelimit::RateLimiter<uuid::Uuid>,
-    per_client: ratelimit::RateLimiter<std::net::IpAddr>,
-}
-
-impl RegisterLimits {
-    fn new(config: &config::PartnersConfig) -> Self {
-        Self {
-            per_partner: ratelimit::RateLimiter::new(config.per_partner, config.window),
-            per_client: ratelimit::RateLimiter::new(config.per_client, config.window),
-        }
-    }
+    limits: Arc<admission::RegisterLimits>,
 }
 
 /// Deletes expired idempotency keys every ten minutes until shutdown.
@@ -79,9 +65,9 @@ fn spawn_idempotency_sweeper(db: PgPool, ttl: std::time::Duration, shutdown: Shu
 /// What the account endpoints share.
 struct Accounts {
     jwt: auth::Jwt,
-    /// A bcrypt hash of a random password at the production cost, verified
-    /// when the email is unknown so that failures take the same time.
-    dummy_hash: String,
+    /// Verifies passwords at `BCRYPT_ROUNDS`, against a dummy hash of the
+    /// same cost when the email is unknown.
+    passwords: shared::password::PasswordHasher,
     config: config::AccountsConfig,
     /// Keyed by the SHA-256 of the email: no address is kept in memory.
     resend_per_email: ratelimit::RateLimiter<[u8; 32]>,
@@ -93,11 +79,9 @@ impl Accounts {
         jwt_secret: secrecy::SecretString,
         config: config::AccountsConfig,
     ) -> anyhow::Result<Self> {
-        let random = uuid::Uuid::new_v4().to_string();
-        let dummy_hash = tokio::task::spawn_blocking(move || bcrypt::hash(random, 12)).await??;
         Ok(Self {
             jwt: auth::Jwt::new(jwt_secret, config.jwt_ttl),
-            dummy_hash,
+            passwords: shared::password::PasswordHasher::new(config.bcrypt_cost).await?,
             resend_per_email: ratelimit::RateLimiter::new(
                 config.resend_per_email,
                 config.resend_window,
@@ -111,16 +95,16 @@ impl Accounts {
     }
 }
 
-/// Connects, migrates, binds and serves until `shutdown`; in-flight
-/// requests finish before it returns.
-pub async fn run(config: IntakeConfig, shutdown: Shutdown) -> anyhow::Result<()> {
+/// The whole HTTP application, without touching the network: the pools
+/// connect lazily, so the router answers what needs neither Postgres nor
+/// RabbitMQ (the fast test tier runs it in-process). Background tasks (the
+/// outcome listener, the idempotency sweeper, the group-commit writer)
+/// start here and stop with `shutdown`.
+pub async fn app(config: IntakeConfig, shutdown: Shutdown) -> anyhow::Result<axum::Router> {
     let db = db::pool(
         &config.common.database_url,
         config.common.db_max_connections,
     )?;
-    db::migrate(&db, Duration::from_secs(60))
-        .await
-        .context("applying migrations")?;
     let broker = Broker::new(
         &config.common.amqp_url,
         config.common.topology.clone(),
@@ -139,21 +123,32 @@ pub async fn run(config: IntakeConfig, shutdown: Shutdown) -> anyhow::Result<()>
         outcomes,
         shutdown: shutdown.clone(),
         cors: cors::Cors::new(config.cors_allowed_origins),
-        limits: Arc::new(RegisterLimits::new(&config.partners)),
+        limits: Arc::new(admission::RegisterLimits::new(&config.partners)),
         partners: Arc::new(config.partners),
         accounts: Arc::new(Accounts::new(config.jwt_secret, config.accounts).await?),
     };
     spawn_idempotency_sweeper(
         state.db.clone(),
         state.partners.idempotency_ttl,
-        shutdown.clone(),
+        shutdown,
     );
-    let app = routes::router(state);
+    Ok(routes::router(state))
+}
 
-    let listener = tokio::net::TcpListener::bind(config.bind_addr)
+/// Migrates, binds and serves until `shutdown`; in-flight requests finish
+/// before it returns.
+pub async fn run(config: IntakeConfig, shutdown: Shutdown) -> anyhow::Result<()> {
+    let bind_addr = config.bind_addr;
+    let migrations = db::pool(&config.common.database_url, 1)?;
+    db::migrate(&migrations, Duration::from_secs(60))
         .await
-        .with_context(|| format!("binding {}", config.bind_addr))?;
-    tracing::info!(addr = %config.bind_addr, "intake-api listening");
+        .context("applying migrations")?;
+    migrations.close().await;
+    let app = app(config, shutdown.clone()).await?;
+    let listener = tokio::net::TcpListener::bind(bind_addr)
+        .await
+        .with_context(|| format!("binding {bind_addr}"))?;
+    tracing::info!(addr = %bind_addr, "intake-api listening");
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),

@@ -2,9 +2,13 @@
 //! the password hash, with the sealed PHI opened.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde_json::{json, Value};
-use shared::crypto::{CryptoError, Keyring, Sealed};
+use serde::Serialize;
+use shared::{
+    crypto::{CryptoError, Keyring, Sealed},
+    domain::{EmergencyContactBody, Gender, InsuranceBody},
+};
 use sqlx::{types::Json, PgPool};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// A patient's row, the PHI columns still sealed. Deliberately no
@@ -47,39 +51,102 @@ pub async fn find(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Row>> {
     .await
 }
 
+/// A patient's profile: every stored field, the sealed ones opened, except
+/// the password hash, which is never returned. Optional parts the patient
+/// did not give are `null`.
+#[derive(Serialize, ToSchema)]
+pub struct Profile {
+    id: Uuid,
+    /// The same as `id`.
+    patient_id: Uuid,
+    #[schema(example = "Jane")]
+    first_name: String,
+    #[schema(example = "Smith")]
+    last_name: String,
+    /// As stored: trimmed and lower-cased.
+    #[schema(format = Email, example = "jane.smith@email.com")]
+    email: String,
+    #[schema(example = "+1234567890")]
+    phone_number: String,
+    date_of_birth: NaiveDate,
+    #[schema(value_type = Gender)]
+    gender: String,
+    address: ProfileAddress,
+    #[schema(required = true)]
+    emergency_contact: Option<EmergencyContactBody>,
+    #[schema(required = true, example = json!(["Asthma"]))]
+    medical_history: Option<Vec<String>>,
+    #[schema(required = true)]
+    insurance_info: Option<InsuranceBody>,
+    email_verified: bool,
+    phone_verified: bool,
+    is_active: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// A stored address: `country` is always present.
+#[derive(Serialize, ToSchema)]
+pub struct ProfileAddress {
+    #[schema(example = "456 Main Street")]
+    street: String,
+    #[schema(example = "Boston")]
+    city: String,
+    #[schema(example = "MA")]
+    state: String,
+    #[schema(example = "02101")]
+    zip: String,
+    /// ISO 3166-1 alpha-2 code, uppercase.
+    #[schema(min_length = 2, max_length = 2, example = "US")]
+    country: String,
+}
+
+// PHI throughout: never printed.
+impl std::fmt::Debug for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Profile").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
 impl Row {
     /// The profile as served, its sealed columns opened.
-    pub fn open(self, keyring: &Keyring) -> Result<Value, CryptoError> {
+    pub fn open(self, keyring: &Keyring) -> Result<Profile, CryptoError> {
         let r = self;
-        let open = |column: &str, sealed: Option<Json<Sealed>>| -> Result<Value, CryptoError> {
-            sealed.map_or(Ok(Value::Null), |Json(s)| {
-                keyring.open_json(&s, format!("patients.{column}:{}", r.id).as_bytes())
-            })
-        };
-        Ok(json!({
-            "id": r.id,
-            "patient_id": r.id,
-            "first_name": r.first_name,
-            "last_name": r.last_name,
-            "email": r.email,
-            "phone_number": r.phone_number,
-            "date_of_birth": r.date_of_birth,
-            "gender": r.gender,
-            "address": {
-                "street": r.address_street,
-                "city": r.address_city,
-                "state": r.address_state,
-                "zip": r.address_zip,
-                "country": r.address_country,
+        let id = r.id;
+        fn open<T: serde::de::DeserializeOwned>(
+            keyring: &Keyring,
+            id: Uuid,
+            column: &str,
+            sealed: Option<Json<Sealed>>,
+        ) -> Result<Option<T>, CryptoError> {
+            sealed
+                .map(|Json(s)| keyring.open_json(&s, format!("patients.{column}:{id}").as_bytes()))
+                .transpose()
+        }
+        Ok(Profile {
+            id,
+            patient_id: id,
+            first_name: r.first_name,
+            last_name: r.last_name,
+            email: r.email,
+            phone_number: r.phone_number,
+            date_of_birth: r.date_of_birth,
+            gender: r.gender,
+            address: ProfileAddress {
+                street: r.address_street,
+                city: r.address_city,
+                state: r.address_state,
+                zip: r.address_zip,
+                country: r.address_country,
             },
-            "emergency_contact": open("emergency_contact", r.emergency_contact)?,
-            "medical_history": open("medical_history", r.medical_history)?,
-            "insurance_info": open("insurance_info", r.insurance_info)?,
-            "email_verified": r.email_verified,
-            "phone_verified": r.phone_verified,
-            "is_active": r.is_active,
-            "created_at": r.created_at,
-            "updated_at": r.updated_at,
-        }))
+            emergency_contact: open(keyring, id, "emergency_contact", r.emergency_contact)?,
+            medical_history: open(keyring, id, "medical_history", r.medical_history)?,
+            insurance_info: open(keyring, id, "insurance_info", r.insurance_info)?,
+            email_verified: r.email_verified,
+            phone_verified: r.phone_verified,
+            is_active: r.is_active,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
     }
 }

@@ -5,6 +5,7 @@
 use serde::Serialize;
 use shared::validation::FieldErrors;
 use sqlx::PgPool;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Marks a request the broker never confirmed as failed, so it is never
@@ -20,11 +21,35 @@ pub async fn mark_not_accepted(db: &PgPool, id: Uuid) -> sqlx::Result<()> {
     .map(drop)
 }
 
-/// What a status URL reports.
-#[derive(Debug, Serialize)]
+/// Where a registration request is: `pending` until a worker has handled
+/// it, then `completed`, `rejected` or `failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestState {
+    Pending,
+    Completed,
+    Rejected,
+    Failed,
+}
+
+impl RequestState {
+    fn from_column(status: &str) -> Self {
+        match status {
+            "completed" => Self::Completed,
+            "rejected" => Self::Rejected,
+            "failed" => Self::Failed,
+            _ => Self::Pending,
+        }
+    }
+}
+
+/// What a status URL reports: `completed` adds the patient's fields;
+/// `rejected` adds `errors` (e.g. an email registered meanwhile); `failed`
+/// adds `message` (submit again).
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RequestStatus {
     pub request_id: Uuid,
-    pub status: String,
+    pub status: RequestState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub patient_id: Option<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -36,6 +61,8 @@ pub struct RequestStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone_verified: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<std::collections::BTreeMap<String, Vec<String>>>,
+        example = json!({"email": ["Email is already registered"]}))]
     pub errors: Option<FieldErrors>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<&'static str>,
@@ -66,11 +93,13 @@ pub async fn find_status(db: &PgPool, id: Uuid) -> sqlx::Result<Option<RequestSt
     .bind(id)
     .fetch_optional(db)
     .await?;
-    Ok(row.map(|r| RequestStatus {
+    Ok(row.map(|r| {
+        let status = RequestState::from_column(&r.status);
+        RequestStatus {
         request_id: id,
-        message: (r.status == "failed")
+        message: (status == RequestState::Failed)
             .then_some("The registration could not be processed. Please submit it again."),
-        status: r.status,
+        status,
         errors: r.errors.map(|j| j.0),
         patient_id: r.patient_id,
         email: r.email,
@@ -79,5 +108,5 @@ pub async fn find_status(db: &PgPool, id: Uuid) -> sqlx::Result<Option<RequestSt
         phone_verified: r.phone_verified,
         created_at: r.created_at,
         updated_at: r.updated_at,
-    }))
+    }}))
 }

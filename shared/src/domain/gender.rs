@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 pub const GENDER_INVALID: &str = "Gender must be one of: male, female, other, prefer_not_to_say";
 
 /// The accepted gender values; serialised in `snake_case` like the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Gender {
     Male,

@@ -18,6 +18,7 @@ mod password;
 mod phone;
 mod postal_code;
 mod registration;
+mod registration_body;
 
 #[cfg(test)]
 mod registration_tests;
@@ -46,3 +47,19 @@ pub use password::{
 pub use phone::{PhoneNumber, PHONE_MAX_DIGITS, PHONE_MIN_DIGITS};
 pub use postal_code::{parse_postal_code, zip_invalid};
 pub use registration::{parse_registration, NewPatient, BODY_NOT_OBJECT, KNOWN_FIELDS};
+pub use registration_body::{
+    AddressBody, EmergencyContactBody, InsuranceBody, MedicalEntry, RegistrationBody,
+};
+
+/// The reference registration: the documents' example, and the tests'.
+pub fn registration_example() -> serde_json::Value {
+    serde_json::json!({
+        "first_name": "Jane", "last_name": "Smith",
+        "email": "jane.smith@email.com", "phone_number": "+1234567890",
+        "password": "SecurePassword123!", "confirm_password": "SecurePassword123!",
+        "date_of_birth": "1990-05-15", "gender": "female",
+        "address": {"street": "456 Main Street", "city": "Boston", "state": "MA", "zip": "02101"},
+        "emergency_contact": {"name": "John Smith", "phone": "+1234567891", "relationship": "spouse"},
+        "insurance_info": {"provider": "Blue Cross", "policy_number": "BC123456789"}
+    })
+}

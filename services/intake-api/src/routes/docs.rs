@@ -122,7 +122,8 @@ async fn add_csp(mut response: Response) -> Response {
 mod tests {
     use serde_json::Value;
 
-    use crate::openapi::{document, register_example};
+    use crate::openapi::document;
+    use shared::domain::registration_example;
 
     fn spec() -> Value {
         serde_json::from_str(document()).expect("the document is JSON")
@@ -136,15 +137,15 @@ mod tests {
     #[test]
     fn the_example_is_a_valid_registration() {
         let today = chrono::Utc::now().date_naive();
-        assert!(shared::domain::parse_registration(&register_example(), today).is_ok());
+        assert!(shared::domain::parse_registration(&registration_example(), today).is_ok());
     }
 
     #[test]
     fn the_request_schema_lists_exactly_the_accepted_fields() {
         let spec = spec();
-        let properties = spec["components"]["schemas"]["RegisterRequest"]["properties"]
+        let properties = spec["components"]["schemas"]["RegistrationBody"]["properties"]
             .as_object()
-            .expect("RegisterRequest has properties");
+            .expect("RegistrationBody has properties");
         let mut documented: Vec<&str> = properties.keys().map(String::as_str).collect();
         let mut accepted = shared::domain::KNOWN_FIELDS.to_vec();
         documented.sort_unstable();

@@ -2,27 +2,83 @@
 //! Unknown emails and wrong passwords look the same, down to the time they
 //! take; five failures for one email within the window lock it out.
 
-use std::net::SocketAddr;
-
-use anyhow::Context;
-use axum::{
-    body::Bytes,
-    extract::{rejection::BytesRejection, ConnectInfo, State},
-    http::HeaderMap,
-    Json,
-};
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use shared::{
     audit::{self, Action, Entry},
-    telemetry::spawn_blocking_with_tracing,
     token::hash_token,
     validation::FieldErrors,
 };
+use utoipa::ToSchema;
+use uuid::Uuid;
 
-use super::json_body::{parse_body, required_str};
-use crate::{accounts, error::ApiError, AppState};
+use axum::extract::State;
+
+use crate::{
+    accounts,
+    error::ApiError,
+    extract::{ClientAddr, RequestBody, Text, Valid},
+    wire::{
+        responses::{Internal, JsonBodyErrors, Unavailable},
+        ErrorBody, Success,
+    },
+    AppState,
+};
 
 const INVALID: &str = "Invalid email or password";
+const LOCKED_OUT: &str = "Too many failed login attempts. Please try again later.";
+const DEACTIVATED: &str = "This account has been deactivated";
+
+/// Credentials. Fields other than these are ignored.
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"email": "jane.smith@email.com", "password": "SecurePassword123!"}))]
+pub struct LoginRequest {
+    /// Compared case-insensitively, surrounding spaces ignored.
+    #[serde(default)]
+    #[schema(value_type = String, format = Email, min_length = 1, max_length = 254,
+        pattern = r"\S", example = "jane.smith@email.com")]
+    email: Text,
+    #[serde(default)]
+    #[schema(value_type = String, format = Password, min_length = 1, pattern = r"\S",
+        example = "SecurePassword123!")]
+    password: Text,
+}
+
+/// What a login needs: the normalised email and the password as typed.
+pub struct Credentials {
+    email: String,
+    password: String,
+}
+
+impl RequestBody for LoginRequest {
+    type Valid = Credentials;
+
+    fn validate(self) -> Result<Credentials, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let email = self.email.required("email", "Email", &mut errors);
+        let password = self.password.required("password", "Password", &mut errors);
+        match (email, password) {
+            (Some(email), Some(password)) => Ok(Credentials {
+                email: email.trim().to_lowercase(),
+                password,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// 200 from login.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccessToken {
+    /// An HS256 JWT for `Authorization: Bearer` (the `bearer_auth` scheme).
+    #[schema(example = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl")]
+    access_token: String,
+    #[schema(example = "Bearer")]
+    token_type: &'static str,
+    /// Seconds the token is valid for (`JWT_TTL`, 15 minutes by default).
+    #[schema(example = 900)]
+    expires_in: u64,
+    patient_id: Uuid,
+}
 
 /// Log in
 ///
@@ -32,56 +88,43 @@ const INVALID: &str = "Invalid email or password";
 /// failures for one email within `LOGIN_LOCKOUT_WINDOW` (15 minutes) lock
 /// that email out: every attempt, even with the right password, gets 429
 /// until the oldest failure leaves the window. A success clears the count.
+/// Wrong credentials (401), a deactivated account (403) and a lockout (429)
+/// are business outcomes a well-formed body can meet.
 #[utoipa::path(
     post,
     path = "/api/v1/patient/login",
     tag = "accounts",
     operation_id = "login",
-    request_body(content = crate::openapi::LoginRequest, content_type = "application/json"),
+    request_body(content = LoginRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "Logged in: the access token", body = crate::openapi::LoginResponse),
-        (status = 400, description = "Malformed JSON", body = crate::openapi::ErrorResponse,
-            example = json!({"success": false, "message": "Malformed JSON: expected value at line 1 column 7", "errors": {}})),
+        (status = 200, description = "Logged in: the access token", body = Success<AccessToken>),
+        JsonBodyErrors,
         (status = 401, description = "Unknown email or wrong password (never says which)",
-            body = crate::openapi::ErrorResponse,
+            body = ErrorBody,
             headers(("WWW-Authenticate" = String, description = "`Bearer`")),
-            example = json!({"success": false, "message": "Invalid email or password", "errors": {}})),
+            example = json!(ApiError::Unauthorized(INVALID).body())),
         (status = 403, description = "The password is right but the account is deactivated",
-            body = crate::openapi::ErrorResponse,
-            example = json!({"success": false, "message": "This account has been deactivated", "errors": {}})),
-        (status = 413, description = "Body over 64 KiB", body = crate::openapi::ErrorResponse,
-            example = json!({"success": false, "message": "Request body is too large (at most 64 KiB)", "errors": {}})),
-        (status = 415, description = "Content-Type is not JSON", body = crate::openapi::ErrorResponse,
-            example = json!({"success": false, "message": "Content-Type must be application/json", "errors": {}})),
-        (status = 422, description = "`email` or `password` missing, empty or not a string",
-            body = crate::openapi::ErrorResponse,
-            example = json!({"success": false, "message": "Validation failed",
-                "errors": {"email": ["Email is required"], "password": ["Password is required"]}})),
+            body = ErrorBody, example = json!(ApiError::Forbidden(DEACTIVATED).body())),
+        (status = 422, description = "`email` or `password` missing, blank or not a string; \
+            or the body is not a JSON object", body = ErrorBody,
+            example = json!(ApiError::Validation(FieldErrors::single("email", "Email is required")).body())),
         (status = 429, description = "Too many failed attempts for this email: locked out",
-            body = crate::openapi::ErrorResponse,
+            body = ErrorBody,
             headers(("Retry-After" = u32, description = "Seconds until the lockout ends")),
-            example = json!({"success": false, "message": "Too many failed login attempts. Please try again later.", "errors": {}})),
-        (status = 503, description = "A dependency is down: retry later", body = crate::openapi::ErrorResponse,
-            headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+            example = json!(ApiError::TooManyRequests { message: LOCKED_OUT,
+                retry_after: std::time::Duration::from_secs(900) }.body())),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
     )
 )]
 #[tracing::instrument(name = "login", skip_all)]
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let body = parse_body(&headers, body)?;
-    let mut errors = FieldErrors::new();
-    let email = required_str(&body, "email", "Email", &mut errors);
-    let password = required_str(&body, "password", "Password", &mut errors);
-    let (Some(email), Some(password)) = (email, password) else {
-        return Err(ApiError::Validation(errors));
-    };
-    let email = email.trim().to_lowercase();
+    ClientAddr(client): ClientAddr,
+    Valid(Credentials { email, password }): Valid<LoginRequest>,
+) -> Result<Success<AccessToken>, ApiError> {
     let email_key = hash_token(&email);
-    let client = client.ip().to_string();
+    let client = client.to_string();
     let audit = |outcome, patient_id| Entry {
         action: Action::Login,
         outcome,
@@ -90,8 +133,6 @@ pub async fn login(
         client_addr: Some(&client),
     };
     let settings = &state.accounts.config;
-    let unavailable =
-        |e: sqlx::Error| ApiError::Unavailable(anyhow::Error::new(e).context("login"));
 
     let locked = accounts::locked_until(
         &state.db,
@@ -99,38 +140,29 @@ pub async fn login(
         settings.login_max_failures,
         settings.login_lockout_window,
     )
-    .await
-    .map_err(unavailable)?;
+    .await?;
     if let Some(until) = locked {
         let _ = audit::record(&state.db, &audit("locked_out", None)).await;
         let retry_after = (until - chrono::Utc::now()).to_std().unwrap_or_default();
         return Err(ApiError::TooManyRequests {
-            message: "Too many failed login attempts. Please try again later.",
+            message: LOCKED_OUT,
             retry_after,
         });
     }
 
-    let record = accounts::find_login(&state.db, &email)
-        .await
-        .map_err(unavailable)?;
+    let record = accounts::find_login(&state.db, &email).await?;
     // Unknown emails are checked against a dummy hash of the same cost, so
     // both failures take the time of one bcrypt verification.
-    let hash = record.as_ref().map_or_else(
-        || state.accounts.dummy_hash.clone(),
-        |r| r.password_hash.clone(),
-    );
-    let password = password.to_owned();
-    let matches =
-        spawn_blocking_with_tracing(move || bcrypt::verify(password, &hash).unwrap_or(false))
-            .await
-            .context("verifying a password")
-            .map_err(ApiError::Internal)?;
+    let matches = state
+        .accounts
+        .passwords
+        .verify(&password, record.as_ref().map(|r| r.password_hash.as_str()))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
     let record = match record {
         Some(record) if matches => record,
         other => {
-            accounts::record_failure(&state.db, &email_key)
-                .await
-                .map_err(unavailable)?;
+            accounts::record_failure(&state.db, &email_key).await?;
             let _ = audit::record(
                 &state.db,
                 &audit("invalid_credentials", other.map(|r| r.id)),
@@ -141,27 +173,22 @@ pub async fn login(
     };
     if !record.is_active {
         let _ = audit::record(&state.db, &audit("deactivated", Some(record.id))).await;
-        return Err(ApiError::Forbidden("This account has been deactivated"));
+        return Err(ApiError::Forbidden(DEACTIVATED));
     }
-    accounts::clear_failures(&state.db, &email_key)
-        .await
-        .map_err(unavailable)?;
-    audit::record(&state.db, &audit("success", Some(record.id)))
-        .await
-        .map_err(unavailable)?;
-    let token = state
+    accounts::clear_failures(&state.db, &email_key).await?;
+    audit::record(&state.db, &audit("success", Some(record.id))).await?;
+    let access_token = state
         .accounts
         .jwt
         .issue(record.id, chrono::Utc::now().timestamp());
     tracing::info!(patient_id = %record.id, "login succeeded");
-    Ok(Json(json!({
-        "success": true,
-        "message": "Login successful",
-        "data": {
-            "access_token": token,
-            "token_type": "Bearer",
-            "expires_in": state.accounts.jwt.ttl.as_secs(),
-            "patient_id": record.id,
+    Ok(Success::new(
+        "Login successful",
+        AccessToken {
+            access_token,
+            token_type: "Bearer",
+            expires_in: state.accounts.jwt.ttl.as_secs(),
+            patient_id: record.id,
         },
-    })))
+    ))
 }

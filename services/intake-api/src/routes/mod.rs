@@ -2,7 +2,6 @@
 //! middleware every response passes through.
 
 mod docs;
-mod json_body;
 pub(crate) mod login;
 pub(crate) mod profile;
 pub(crate) mod register;

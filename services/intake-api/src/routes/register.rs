@@ -2,31 +2,38 @@
 //! and only then answer 202; or, with `Prefer: wait=N`, wait up to N
 //! seconds for the outcome and answer 201 or 422 as a synchronous API would.
 
-use std::net::SocketAddr;
-
-use anyhow::Context;
 use axum::{
-    body::Bytes,
-    extract::{rejection::BytesRejection, ConnectInfo, State},
+    extract::State,
     http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
-    Json,
 };
-use serde_json::json;
-use shared::domain::parse_registration;
+use serde::Serialize;
+use shared::{
+    domain::{parse_registration, RegistrationBody},
+    validation::{FieldErrors, EMAIL_TAKEN},
+};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::json_body::parse_body;
 use crate::{
     accept::accept,
-    admission,
+    admission::Admitted,
     error::ApiError,
+    extract::JsonBody,
     idempotency::{self, Claim},
     outcomes::Waiter,
     prefer::requested_wait,
-    requests::{self, RequestStatus},
+    requests::{self, RequestState, RequestStatus},
+    wire::{
+        responses::{Internal, PayloadTooLarge, RateLimited, UnsupportedMediaType},
+        ErrorBody, Success,
+    },
     AppState,
 };
+
+const INVALID_IDEMPOTENCY_KEY: &str = "Idempotency-Key must be 1 to 255 printable ASCII characters";
+const IDEMPOTENCY_IN_PROGRESS: &str =
+    "A request with this Idempotency-Key is still being accepted; retry shortly";
 
 /// Register a patient
 ///
@@ -54,13 +61,9 @@ use crate::{
     path = "/api/v1/patient/register",
     tag = "registration",
     operation_id = "register",
-    request_body(
-        content = crate::openapi::RegisterRequest,
-        content_type = "application/json",
-        example = json!(crate::openapi::register_example()),
-    ),
+    request_body(content = RegistrationBody, content_type = "application/json"),
     params(
-        ("Prefer" = Option<String>, Header, example = "wait=10",
+        ("Prefer" = Option<String>, Header, pattern = "^\\s*wait\\s*=\\s*[0-9]+\\s*$", example = "wait=10",
             description = "`wait=N`: wait up to N seconds (capped at 30) for the outcome"),
         ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
             pattern = "^[\\x20-\\x7E]{1,255}$", example = "8e03978e-40d5-43e8-bc93-6894a57f9324",
@@ -72,7 +75,7 @@ use crate::{
     responses(
         (status = 202, description = "Accepted: poll the status URL (also a replay of an \
             earlier request with the same Idempotency-Key and body)",
-            body = crate::openapi::AcceptedResponse, headers(
+            body = Success<Accepted>, headers(
                 ("Location" = String, description = "The status URL"),
                 ("Retry-After" = u32, description = "Seconds to wait before polling"),
                 ("Preference-Applied" = String, description = "`wait=N`, when `Prefer: wait=N` was sent"),
@@ -80,59 +83,56 @@ use crate::{
                     request with the same Idempotency-Key (same `request_id`, current `status`); absent otherwise"),
             )),
         (status = 201, description = "Registered (only with `Prefer: wait=N`)",
-            body = crate::openapi::CreatedResponse, headers(
+            body = Success<Registered>, headers(
                 ("Preference-Applied" = String, description = "The wait applied, e.g. `wait=10`"),
             )),
         (status = 400, description = "Malformed JSON, or an invalid Idempotency-Key",
-            body = crate::openapi::ErrorResponse, examples(
-                ("Malformed JSON" = (value = json!({"success": false, "message": "Malformed JSON: expected value at line 1 column 7", "errors": {}}))),
-                ("Invalid Idempotency-Key" = (value = json!({"success": false, "message": "Idempotency-Key must be 1 to 255 printable ASCII characters", "errors": {}}))),
+            body = ErrorBody, examples(
+                ("Malformed JSON" = (value = json!(ApiError::BadRequest("Malformed JSON: expected value at line 1 column 7".into()).body()))),
+                ("Invalid Idempotency-Key" = (value = json!(ApiError::BadRequest(INVALID_IDEMPOTENCY_KEY.into()).body()))),
             )),
         (status = 401, description = "The API key sent is unknown or revoked, or none was sent \
             and the server requires one (`REQUIRE_PARTNER_KEY=true`)",
-            body = crate::openapi::ErrorResponse,
+            body = ErrorBody,
             headers(("WWW-Authenticate" = String, description = "`Bearer`")),
             examples(
-                ("Invalid key" = (value = json!({"success": false, "message": "Invalid API key", "errors": {}}))),
-                ("Key required" = (value = json!({"success": false, "message": "An API key is required", "errors": {}}))),
+                ("Invalid key" = (value = json!(ApiError::Unauthorized("Invalid API key").body()))),
+                ("Key required" = (value = json!(ApiError::Unauthorized("An API key is required").body()))),
             )),
         (status = 409, description = "A request with this Idempotency-Key is still being accepted: \
-            retry shortly", body = crate::openapi::ErrorResponse,
+            retry shortly", body = ErrorBody,
             headers(("Retry-After" = u32, description = "`1`")),
-            example = json!({"success": false, "message": "A request with this Idempotency-Key is still being accepted; retry shortly", "errors": {}})),
-        (status = 413, description = "Body over 64 KiB", body = crate::openapi::ErrorResponse,
-            example = json!({"success": false, "message": "Request body is too large (at most 64 KiB)", "errors": {}})),
-        (status = 415, description = "Content-Type is not JSON", body = crate::openapi::ErrorResponse,
-            example = json!({"success": false, "message": "Content-Type must be application/json", "errors": {}})),
+            example = json!(ApiError::Conflict(IDEMPOTENCY_IN_PROGRESS).body())),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "Validation failed: messages by field (with `Prefer: wait=N`, \
-            also a duplicate email or phone number); or the Idempotency-Key was already used \
-            with a different body", body = crate::openapi::ErrorResponse,
+            also a duplicate email or phone number, a business outcome); or the Idempotency-Key \
+            was already used with a different body", body = ErrorBody,
             examples(
-                ("Validation failed" = (value = json!({"success": false, "message": "Validation failed", "errors": {"email": ["Email is already registered"]}}))),
-                ("Idempotency-Key reused" = (value = json!({"success": false,
-                    "message": "This Idempotency-Key was already used with a different request payload",
-                    "errors": {"Idempotency-Key": ["This Idempotency-Key was already used with a different request payload"]}}))),
+                ("Validation failed" = (value = json!(ApiError::Validation(FieldErrors::single("email", EMAIL_TAKEN)).body()))),
+                ("Idempotency-Key reused" = (value = json!(ApiError::IdempotencyKeyReused.body()))),
             )),
-        (status = 429, description = "Rate limited: too many registrations from this partner key \
-            or client address", body = crate::openapi::ErrorResponse,
-            headers(("Retry-After" = u32, description = "Seconds to wait before retrying")),
-            example = json!({"success": false, "message": "Too many requests. Please slow down.", "errors": {}})),
+        (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
         (status = 503, description = "A dependency is down, or the request queue is at its \
-            bound: retry later", body = crate::openapi::ErrorResponse,
-            headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+            bound: retry later", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying")),
+            examples(
+                ("Unavailable" = (value = json!(ApiError::Unavailable(anyhow::anyhow!("down")).body()))),
+                ("Queue full" = (value = json!(ApiError::Overloaded.body()))),
+            )),
     )
 )]
 #[tracing::instrument(name = "register", skip_all, fields(request_id))]
 pub async fn register(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Admitted(caller): Admitted,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let caller = admission::admit(&state, &headers, client.ip()).await?;
-    let body = parse_body(&headers, body)?;
     let today = chrono::Utc::now().date_naive();
-    parse_registration(&body, today).map_err(ApiError::Validation)?;
+    let registration = parse_registration(&body, today).map_err(ApiError::Validation)?;
+    let registration = RegistrationBody::from(&registration);
 
     let idempotency = match headers.get("idempotency-key") {
         None => None,
@@ -140,34 +140,18 @@ pub async fn register(
             raw.to_str()
                 .ok()
                 .and_then(idempotency::parse_key)
-                .ok_or_else(|| {
-                    ApiError::BadRequest(
-                        "Idempotency-Key must be 1 to 255 printable ASCII characters".into(),
-                    )
-                })?,
+                .ok_or_else(|| ApiError::BadRequest(INVALID_IDEMPOTENCY_KEY.into()))?,
         ),
     };
     let scope = caller.scope();
     if let Some(key) = idempotency {
         let ttl = state.partners.idempotency_ttl;
-        let claim = idempotency::claim(
-            &state.db,
-            &scope,
-            key,
-            &idempotency::fingerprint(&body),
-            ttl,
-        )
-        .await
-        .map_err(|e| ApiError::Unavailable(e.into()))?;
-        match claim {
+        let fingerprint = idempotency::fingerprint(&body);
+        match idempotency::claim(&state.db, &scope, key, &fingerprint, ttl).await? {
             Claim::New => {}
             Claim::Replay(request_id) => return replay(&state, request_id).await,
             Claim::Mismatch => return Err(ApiError::IdempotencyKeyReused),
-            Claim::InProgress => {
-                return Err(ApiError::Conflict(
-                    "A request with this Idempotency-Key is still being accepted; retry shortly",
-                ))
-            }
+            Claim::InProgress => return Err(ApiError::Conflict(IDEMPOTENCY_IN_PROGRESS)),
         }
     }
 
@@ -175,7 +159,7 @@ pub async fn register(
     tracing::Span::current().record("request_id", tracing::field::display(request_id));
     // Subscribe before publishing: the outcome may come before we look.
     let wait = requested_wait(&headers).map(|d| (d, state.outcomes.subscribe(request_id)));
-    let accepted_now = accept(&state, &body, &caller, request_id).await;
+    let accepted_now = accept(&state, &registration, &caller, request_id).await;
     if let Some(key) = idempotency {
         let recorded = match &accepted_now {
             Ok(()) => idempotency::accepted(&state.db, &scope, key, request_id).await,
@@ -187,7 +171,7 @@ pub async fn register(
     }
     accepted_now?;
     match wait {
-        None => Ok(accepted(request_id, "pending")),
+        None => Ok(accepted(request_id, RequestState::Pending)),
         Some((duration, waiter)) => {
             let mut response = wait_for_outcome(&state, request_id, &waiter, duration).await?;
             let applied = format!("wait={}", duration.as_secs());
@@ -202,11 +186,9 @@ pub async fn register(
 /// The answer to a retry with a known key: the same request, as it is now.
 async fn replay(state: &AppState, request_id: Uuid) -> Result<Response, ApiError> {
     let status = requests::find_status(&state.db, request_id)
-        .await
-        .context("reading a replayed request")
-        .map_err(ApiError::Unavailable)?
-        .map_or_else(|| "pending".to_owned(), |s| s.status);
-    let mut response = accepted(request_id, &status);
+        .await?
+        .map_or(RequestState::Pending, |s| s.status);
+    let mut response = accepted(request_id, status);
     response
         .headers_mut()
         .insert("idempotent-replayed", HeaderValue::from_static("true"));
@@ -230,49 +212,69 @@ async fn wait_for_outcome(
         }
     };
     while woken().await {
-        let status = requests::find_status(&state.db, request_id)
-            .await
-            .context("reading a registration outcome")
-            .map_err(ApiError::Unavailable)?;
+        let status = requests::find_status(&state.db, request_id).await?;
         match status {
             Some(RequestStatus {
-                status,
+                status: RequestState::Rejected,
                 errors: Some(errors),
                 ..
-            }) if status == "rejected" => {
+            }) => {
                 return Ok(ApiError::Validation(errors).into_response());
             }
-            Some(done) if done.status == "completed" => return Ok(created(&done)),
+            Some(done) if done.status == RequestState::Completed => return Ok(created(&done)),
             _ => {}
         }
     }
-    Ok(accepted(request_id, "pending"))
+    Ok(accepted(request_id, RequestState::Pending))
+}
+
+/// 202: the registration is recorded and queued.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Accepted {
+    request_id: Uuid,
+    status: RequestState,
+    /// Where to poll for the outcome (also in `Location`).
+    #[schema(example = "/api/v1/patient/registrations/0b6f1c7e-8d1a-4a53-9d3e-2f1f5a9c7b10")]
+    status_url: String,
+}
+
+/// 201: the patient exists (only with `Prefer: wait=N`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Registered {
+    patient_id: Option<Uuid>,
+    #[schema(example = "jane.smith@email.com")]
+    email: Option<String>,
+    #[schema(example = "+1234567890")]
+    phone_number: Option<String>,
+    email_verified: bool,
+    phone_verified: bool,
 }
 
 /// The synchronous contract's 201.
 fn created(done: &RequestStatus) -> Response {
-    let body = json!({
-        "success": true,
-        "message": "Patient registered successfully. Verification email sent.",
-        "data": {
-            "patient_id": done.patient_id,
-            "email": done.email,
-            "phone_number": done.phone_number,
-            "email_verified": done.email_verified.unwrap_or(false),
-            "phone_verified": done.phone_verified.unwrap_or(false),
-        },
-    });
-    (StatusCode::CREATED, Json(body)).into_response()
+    let data = Registered {
+        patient_id: done.patient_id,
+        email: done.email.clone(),
+        phone_number: done.phone_number.clone(),
+        email_verified: done.email_verified.unwrap_or(false),
+        phone_verified: done.phone_verified.unwrap_or(false),
+    };
+    Success::new(
+        "Patient registered successfully. Verification email sent.",
+        data,
+    )
+    .with_status(StatusCode::CREATED)
 }
 
-fn accepted(request_id: Uuid, status: &str) -> Response {
+fn accepted(request_id: Uuid, status: RequestState) -> Response {
     let status_url = format!("/api/v1/patient/registrations/{request_id}");
-    let body = json!({
-        "success": true,
-        "message": "Registration accepted for processing.",
-        "data": {"request_id": request_id, "status": status, "status_url": status_url},
-    });
-    let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
+    let data = Accepted {
+        request_id,
+        status,
+        status_url: status_url.clone(),
+    };
+    let mut response =
+        Success::new("Registration accepted for processing.", data).with_status(StatusCode::ACCEPTED);
     let headers = response.headers_mut();
     if let Ok(location) = HeaderValue::from_str(&status_url) {
         headers.insert(header::LOCATION, location);

@@ -3,33 +3,70 @@
 //! account exists: a bad token gets one generic answer, a resend always
 //! gets the same 202.
 
-use std::{net::SocketAddr, time::Instant};
+use std::time::Instant;
 
-use axum::{
-    body::Bytes,
-    extract::{rejection::BytesRejection, ConnectInfo, State},
-    http::{HeaderMap, StatusCode},
-    Json,
-};
-use serde_json::{json, Value};
+use axum::{extract::State, http::StatusCode, response::Response};
+use serde::{Deserialize, Serialize};
 use shared::{
     audit::{self, Action, Entry},
     broker::{persistent_json, topology},
+    domain::Email,
     messages::{PatientEvent, VerificationRequestedV1},
     token::hash_token,
     validation::FieldErrors,
 };
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::json_body::{parse_body, required_str};
-use crate::{accounts, error::ApiError, AppState};
+use crate::{
+    accounts,
+    error::ApiError,
+    extract::{ClientAddr, RequestBody, Text, Valid},
+    wire::{
+        responses::{
+            Internal, JsonBodyErrors, PayloadTooLarge, Unavailable, UnsupportedMediaType,
+        },
+        Empty, ErrorBody, Success,
+    },
+    AppState,
+};
 
 const INVALID_TOKEN: &str = "Invalid or expired verification token";
 const RESEND_ACCEPTED: &str =
     "If an account with this email exists and is not yet verified, a new verification email has been sent.";
+const RESEND_LIMITED: &str = "Too many verification emails requested. Please try again later.";
 
-fn unavailable(e: impl Into<anyhow::Error>) -> ApiError {
-    ApiError::Unavailable(e.into())
+/// The token from the verification email's link (`...?token=...`).
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"token": "G1qmJoYazzF9QoirHvKi3IhZDjP4Qlm-0nACStq4kH8"}))]
+pub struct VerifyEmailRequest {
+    /// Surrounding spaces ignored.
+    #[serde(default)]
+    #[schema(value_type = String, min_length = 1, pattern = r"\S")]
+    token: Text,
+}
+
+/// A token as the database looks it up: its SHA-256.
+pub struct TokenHash([u8; 32]);
+
+impl RequestBody for VerifyEmailRequest {
+    type Valid = TokenHash;
+
+    fn validate(self) -> Result<TokenHash, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let token = self.token.required("token", "Token", &mut errors);
+        token
+            .map(|t| TokenHash(hash_token(t.trim())))
+            .ok_or(errors)
+    }
+}
+
+/// 200 from verify-email.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifiedEmail {
+    patient_id: Uuid,
+    #[schema(example = true)]
+    email_verified: bool,
 }
 
 /// Verify an email address
@@ -37,45 +74,39 @@ fn unavailable(e: impl Into<anyhow::Error>) -> ApiError {
 /// Uses the token from the verification email's link: it works once, until
 /// it expires (`VERIFICATION_TOKEN_TTL`, 24 hours by default), and only if
 /// it is the patient's newest (asking for a new email revokes the earlier
-/// ones). Any other token gets the same 400,
-/// which never says whether an account exists.
+/// ones). Any other token gets the same 400 (a business outcome), which
+/// never says whether an account exists.
 #[utoipa::path(
     post,
     path = "/api/v1/patient/verify-email",
     tag = "accounts",
     operation_id = "verify_email",
-    request_body(content = crate::openapi::VerifyEmailRequest, content_type = "application/json"),
+    request_body(content = VerifyEmailRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "The email is verified", body = crate::openapi::VerifyEmailResponse),
+        (status = 200, description = "The email is verified", body = Success<VerifiedEmail>),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
         (status = 400, description = "Unknown, used, revoked or expired token; or malformed JSON",
-            body = crate::openapi::ErrorResponse,
-            example = json!({"success": false, "message": "Invalid or expired verification token", "errors": {}})),
-        (status = 413, description = "Body over 64 KiB", body = crate::openapi::ErrorResponse,
-            example = json!({"success": false, "message": "Request body is too large (at most 64 KiB)", "errors": {}})),
-        (status = 415, description = "Content-Type is not JSON", body = crate::openapi::ErrorResponse,
-            example = json!({"success": false, "message": "Content-Type must be application/json", "errors": {}})),
-        (status = 422, description = "`token` missing, empty or not a string", body = crate::openapi::ErrorResponse,
-            example = json!({"success": false, "message": "Validation failed", "errors": {"token": ["Token is required"]}})),
-        (status = 503, description = "A dependency is down: retry later", body = crate::openapi::ErrorResponse,
-            headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+            body = ErrorBody, examples(
+                ("Invalid token" = (value = json!(ApiError::BadRequest(INVALID_TOKEN.into()).body()))),
+                ("Malformed JSON" = (value = json!(ApiError::BadRequest(
+                    "Malformed JSON: expected value at line 1 column 7".into()).body()))),
+            )),
+        (status = 422, description = "`token` missing, blank or not a string; or the body is \
+            not a JSON object", body = ErrorBody,
+            example = json!(ApiError::Validation(FieldErrors::single("token", "Token is required")).body())),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
     )
 )]
 #[tracing::instrument(name = "verify_email", skip_all)]
 pub async fn verify_email(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let body = parse_body(&headers, body)?;
-    let mut errors = FieldErrors::new();
-    let Some(token) = required_str(&body, "token", "Token", &mut errors) else {
-        return Err(ApiError::Validation(errors));
-    };
-    let patient = accounts::consume_verification_token(&state.db, &hash_token(token.trim()))
-        .await
-        .map_err(unavailable)?;
-    let client = client.ip().to_string();
+    ClientAddr(client): ClientAddr,
+    Valid(TokenHash(token_hash)): Valid<VerifyEmailRequest>,
+) -> Result<Success<VerifiedEmail>, ApiError> {
+    let patient = accounts::consume_verification_token(&state.db, &token_hash).await?;
+    let client = client.to_string();
     let entry = Entry {
         action: Action::EmailVerification,
         outcome: if patient.is_some() {
@@ -90,78 +121,94 @@ pub async fn verify_email(
     let _ = audit::record(&state.db, &entry).await;
     let patient_id = patient.ok_or_else(|| ApiError::BadRequest(INVALID_TOKEN.into()))?;
     tracing::info!(%patient_id, "email verified");
-    Ok(Json(json!({
-        "success": true,
-        "message": "Email verified successfully.",
-        "data": {"patient_id": patient_id, "email_verified": true},
-    })))
+    Ok(Success::new(
+        "Email verified successfully.",
+        VerifiedEmail {
+            patient_id,
+            email_verified: true,
+        },
+    ))
+}
+
+/// Whose verification email to send again.
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"email": "jane.smith@email.com"}))]
+pub struct ResendVerificationRequest {
+    /// A valid email address, compared case-insensitively, surrounding
+    /// spaces ignored.
+    #[serde(default)]
+    #[schema(value_type = String, format = Email, min_length = 3, max_length = 254,
+        example = "jane.smith@email.com")]
+    email: Text,
+}
+
+impl RequestBody for ResendVerificationRequest {
+    type Valid = Email;
+
+    fn validate(self) -> Result<Email, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let raw = self.email.required("email", "Email", &mut errors).ok_or(errors)?;
+        Email::parse(&raw).map_err(|messages| {
+            let mut errors = FieldErrors::new();
+            errors.add_all("email", messages);
+            errors
+        })
+    }
 }
 
 /// Resend the verification email
 ///
 /// Sends a new verification email (revoking the earlier links) if an
 /// active, not yet verified account has this email. The answer is the same
-/// 202 whether or not one does. Rate limited per email
-/// (`RESEND_LIMIT_PER_EMAIL`, 3 per hour by default) and per client address
-/// (`RESEND_LIMIT_PER_CLIENT`, 20 per hour), counting requests rather than
-/// accounts.
+/// 202 for every valid address, whether or not one does. Rate limited per
+/// email (`RESEND_LIMIT_PER_EMAIL`, 3 per hour by default) and per client
+/// address (`RESEND_LIMIT_PER_CLIENT`, 20 per hour), counting requests
+/// rather than accounts.
 #[utoipa::path(
     post,
     path = "/api/v1/patient/resend-verification",
     tag = "accounts",
     operation_id = "resend_verification",
-    request_body(content = crate::openapi::ResendVerificationRequest, content_type = "application/json"),
+    request_body(content = ResendVerificationRequest, content_type = "application/json"),
     responses(
-        (status = 202, description = "Accepted (the same answer for every email)",
-            body = crate::openapi::ResendVerificationResponse),
-        (status = 400, description = "Malformed JSON", body = crate::openapi::ErrorResponse,
-            example = json!({"success": false, "message": "Malformed JSON: expected value at line 1 column 7", "errors": {}})),
-        (status = 413, description = "Body over 64 KiB", body = crate::openapi::ErrorResponse,
-            example = json!({"success": false, "message": "Request body is too large (at most 64 KiB)", "errors": {}})),
-        (status = 415, description = "Content-Type is not JSON", body = crate::openapi::ErrorResponse,
-            example = json!({"success": false, "message": "Content-Type must be application/json", "errors": {}})),
-        (status = 422, description = "`email` missing, empty or not a string", body = crate::openapi::ErrorResponse,
-            example = json!({"success": false, "message": "Validation failed", "errors": {"email": ["Email is required"]}})),
+        (status = 202, description = "Accepted (the same answer for every valid email)",
+            body = Success<Empty>, example = json!(Success::new(RESEND_ACCEPTED, Empty {}))),
+        JsonBodyErrors,
+        (status = 422, description = "`email` missing, blank, not a string or not a valid \
+            email address; or the body is not a JSON object", body = ErrorBody,
+            example = json!(ApiError::Validation(FieldErrors::single("email", "Email is required")).body())),
         (status = 429, description = "Too many requests for this email or from this client address",
-            body = crate::openapi::ErrorResponse,
+            body = ErrorBody,
             headers(("Retry-After" = u32, description = "Seconds to wait before asking again")),
-            example = json!({"success": false, "message": "Too many verification emails requested. Please try again later.", "errors": {}})),
-        (status = 503, description = "A dependency is down: retry later", body = crate::openapi::ErrorResponse,
-            headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+            example = json!(ApiError::TooManyRequests { message: RESEND_LIMITED,
+                retry_after: std::time::Duration::from_secs(3600) }.body())),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
     )
 )]
 #[tracing::instrument(name = "resend_verification", skip_all)]
 pub async fn resend_verification(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let body = parse_body(&headers, body)?;
-    let mut errors = FieldErrors::new();
-    let Some(email) = required_str(&body, "email", "Email", &mut errors) else {
-        return Err(ApiError::Validation(errors));
-    };
-    let email = email.trim().to_lowercase();
+    ClientAddr(client): ClientAddr,
+    Valid(email): Valid<ResendVerificationRequest>,
+) -> Result<Response, ApiError> {
     let now = Instant::now();
     // Limits count requests, not accounts: they say nothing about existence.
     for limited in [
-        state.accounts.resend_per_client.check(client.ip(), now),
+        state.accounts.resend_per_client.check(client, now),
         state
             .accounts
             .resend_per_email
-            .check(hash_token(&email), now),
+            .check(hash_token(email.as_str()), now),
     ] {
         if let Err(retry_after) = limited {
             return Err(ApiError::TooManyRequests {
-                message: "Too many verification emails requested. Please try again later.",
+                message: RESEND_LIMITED,
                 retry_after,
             });
         }
     }
-    let patient = accounts::unverified_patient(&state.db, &email)
-        .await
-        .map_err(unavailable)?;
+    let patient = accounts::unverified_patient(&state.db, email.as_str()).await?;
     if let Some(patient_id) = patient {
         let event_id = Uuid::new_v4();
         let event = PatientEvent::VerificationRequested(VerificationRequestedV1 {
@@ -179,9 +226,9 @@ pub async fn resend_verification(
                 persistent_json("verification.requested.v1", event_id, event_id),
             )
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| ApiError::Unavailable(e.into()))?;
     }
-    let client = client.ip().to_string();
+    let client = client.to_string();
     let entry = Entry {
         action: Action::VerificationResend,
         outcome: if patient.is_some() {
@@ -194,8 +241,5 @@ pub async fn resend_verification(
         client_addr: Some(&client),
     };
     let _ = audit::record(&state.db, &entry).await;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({"success": true, "message": RESEND_ACCEPTED, "data": {}})),
-    ))
+    Ok(Success::new(RESEND_ACCEPTED, Empty {}).with_status(StatusCode::ACCEPTED))
 }

@@ -1,0 +1,70 @@
+//! Who is calling: a partner with a valid API key (`X-API-Key` or
+//! `Authorization: Bearer`), or, unless `REQUIRE_PARTNER_KEY=true`, anyone;
+//! and from which address.
+
+use std::{convert::Infallible, net::IpAddr};
+
+use axum::{
+    extract::{ConnectInfo, FromRequestParts},
+    http::{request::Parts, HeaderMap},
+};
+use shared::partner::{self, PartnerId};
+
+use crate::{error::ApiError, AppState};
+
+/// The client's address, as the connection shows it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<std::net::SocketAddr>>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+        Ok(Self(ip))
+    }
+}
+
+/// The caller of a partner route.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    pub partner: Option<PartnerId>,
+    pub client: IpAddr,
+}
+
+impl Caller {
+    /// What idempotency keys are scoped to.
+    pub fn scope(&self) -> String {
+        self.partner.map(|p| p.0.to_string()).unwrap_or_default()
+    }
+}
+
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+        return Some(key.trim());
+    }
+    crate::auth::bearer(headers)
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Ok(ClientAddr(client)) = ClientAddr::from_request_parts(parts, state).await;
+        let partner = match presented_key(&parts.headers) {
+            Some(key) => Some(
+                partner::authenticate(&state.db, key)
+                    .await?
+                    .ok_or(ApiError::Unauthorized("Invalid API key"))?,
+            ),
+            None if state.partners.require_key => {
+                return Err(ApiError::Unauthorized("An API key is required"))
+            }
+            None => None,
+        };
+        Ok(Self { partner, client })
+    }
+}

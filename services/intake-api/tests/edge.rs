@@ -1,0 +1,333 @@
+//! The fast tier: intake-api's router driven in-process with `oneshot`,
+//! no Postgres, RabbitMQ or SMTP (their pools point at a closed port and
+//! connect lazily, so nothing here may need them). What it covers is the
+//! HTTP edge: envelopes, 400/404/405/413/415/422, CORS, security headers,
+//! authentication rejections and the OpenAPI document.
+
+#![allow(clippy::unwrap_used)]
+
+use std::{collections::HashMap, net::SocketAddr};
+
+use axum::{
+    body::Body,
+    extract::connect_info::MockConnectInfo,
+    http::{header, Method, Request, StatusCode},
+    Router,
+};
+use http_body_util::BodyExt;
+use intake_api::config::IntakeConfig;
+use serde_json::{json, Value};
+use shared::shutdown::Shutdown;
+use tower::ServiceExt;
+
+/// The router as intake-api serves it, with `env` over a test setting.
+async fn app_with(env: &[(&str, &str)]) -> Router {
+    let mut vars: HashMap<&str, &str> = HashMap::from([
+        ("APP_ENV", "test"),
+        // Closed ports: anything that reaches for them fails the test.
+        ("DATABASE_URL", "postgres://nobody:x@127.0.0.1:9/none"),
+        ("AMQP_URL", "amqp://nobody:x@127.0.0.1:9/none"),
+        ("BCRYPT_ROUNDS", "4"),
+        ("JWT_SECRET", "edge-tests-jwt-secret-long-enough-for-the-check"),
+        ("CORS_ALLOWED_ORIGINS", "https://app.example"),
+    ]);
+    vars.extend(env.iter().copied());
+    let config = IntakeConfig::from_env(&vars).unwrap();
+    let (_trigger, shutdown) = Shutdown::new();
+    intake_api::app(config, shutdown)
+        .await
+        .unwrap()
+        .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 9], 40000))))
+}
+
+async fn app() -> Router {
+    app_with(&[]).await
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Value,
+}
+
+async fn send(app: Router, request: Request<Body>) -> Answer {
+    let response = app.oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn post(uri: &str, content_type: Option<&str>, body: impl Into<Body>) -> Request<Body> {
+    let mut request = Request::post(uri);
+    if let Some(content_type) = content_type {
+        request = request.header(header::CONTENT_TYPE, content_type);
+    }
+    request.body(body.into()).unwrap()
+}
+
+fn post_json(uri: &str, body: &Value) -> Request<Body> {
+    post(uri, Some("application/json"), body.to_string())
+}
+
+/// The error envelope, exactly: `success`, `message`, `errors` and nothing else.
+fn assert_error(answer: &Answer, status: u16, message: &str, errors: Value) {
+    assert_eq!(answer.status.as_u16(), status, "{}", answer.body);
+    assert_eq!(
+        answer.body,
+        json!({"success": false, "message": message, "errors": errors})
+    );
+}
+
+const REGISTER: &str = "/api/v1/patient/register";
+const LOGIN: &str = "/api/v1/patient/login";
+const VERIFY: &str = "/api/v1/patient/verify-email";
+const RESEND: &str = "/api/v1/patient/resend-verification";
+const JSON_ROUTES: [&str; 4] = [REGISTER, LOGIN, VERIFY, RESEND];
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_answered_in_the_envelope() {
+    let app = app().await;
+    let cases = [
+        (Request::get("/nope").body(Body::empty()).unwrap(), 404, "Route not found"),
+        (Request::get(REGISTER).body(Body::empty()).unwrap(), 405, "Method not allowed"),
+        (
+            Request::delete("/api/v1/patient/login").body(Body::empty()).unwrap(),
+            405,
+            "Method not allowed",
+        ),
+    ];
+    for (request, status, message) in cases {
+        let answer = send(app.clone(), request).await;
+        assert_error(&answer, status, message, json!({}));
+    }
+}
+
+#[tokio::test]
+async fn bodies_that_are_not_json_are_refused_before_any_handler_runs() {
+    let app = app().await;
+    let too_large = format!("{{\"x\": \"{}\"}}", "a".repeat(65 * 1024));
+    for route in JSON_ROUTES {
+        let cases = [
+            (post(route, None, "{}"), 415, "Content-Type must be application/json"),
+            (
+                post(route, Some("text/plain"), "{}"),
+                415,
+                "Content-Type must be application/json",
+            ),
+            (
+                post(route, Some("application/json"), too_large.clone()),
+                413,
+                "Request body is too large (at most 64 KiB)",
+            ),
+            (
+                post(route, Some("application/json"), "{\"a\":\n  ?}"),
+                400,
+                "Malformed JSON: expected value at line 2 column 3",
+            ),
+        ];
+        for (request, status, message) in cases {
+            let answer = send(app.clone(), request).await;
+            assert_error(&answer, status, message, json!({}));
+        }
+    }
+}
+
+#[tokio::test]
+async fn small_bodies_name_every_missing_or_wrong_field() {
+    let app = app().await;
+    let cases = [
+        (
+            LOGIN,
+            json!({}),
+            json!({"email": ["Email is required"], "password": ["Password is required"]}),
+        ),
+        (
+            LOGIN,
+            json!({"email": 5, "password": "  "}),
+            json!({"email": ["Email must be a string"], "password": ["Password is required"]}),
+        ),
+        (VERIFY, json!({"token": null}), json!({"token": ["Token is required"]})),
+        (RESEND, json!({}), json!({"email": ["Email is required"]})),
+        (
+            RESEND,
+            json!({"email": "not-an-email"}),
+            json!({"email": ["Email is not a valid email address"]}),
+        ),
+        (
+            LOGIN,
+            json!(["a", "list"]),
+            json!({"body": ["Request body must be a JSON object"]}),
+        ),
+    ];
+    for (route, body, errors) in cases {
+        let answer = send(app.clone(), post_json(route, &body)).await;
+        assert_error(&answer, 422, "Validation failed", errors);
+    }
+}
+
+#[tokio::test]
+async fn a_registration_gets_every_field_error_at_once() {
+    let mut body = shared::domain::registration_example();
+    body["email"] = json!("nope");
+    body["confirm_password"] = json!("Different123!");
+    body["address"]["zip"] = json!("ABC");
+    body["surprise"] = json!(true);
+    let answer = send(app().await, post_json(REGISTER, &body)).await;
+    assert_error(
+        &answer,
+        422,
+        "Validation failed",
+        json!({
+            "email": ["Email is not a valid email address"],
+            "confirm_password": ["Passwords do not match"],
+            "address.zip": ["ZIP code is not valid for US"],
+            "surprise": ["Unknown field"],
+        }),
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_idempotency_key_is_refused() {
+    let mut request = post_json(REGISTER, &shared::domain::registration_example());
+    request
+        .headers_mut()
+        .insert("idempotency-key", "tab\there".parse().unwrap());
+    let answer = send(app().await, request).await;
+    assert_error(
+        &answer,
+        400,
+        "Idempotency-Key must be 1 to 255 printable ASCII characters",
+        json!({}),
+    );
+}
+
+#[tokio::test]
+async fn a_missing_partner_key_is_refused_when_one_is_required() {
+    let app = app_with(&[("REQUIRE_PARTNER_KEY", "true")]).await;
+    let answer = send(
+        app,
+        post_json(REGISTER, &shared::domain::registration_example()),
+    )
+    .await;
+    assert_error(&answer, 401, "An API key is required", json!({}));
+    assert_eq!(answer.headers[header::WWW_AUTHENTICATE], "Bearer");
+}
+
+#[tokio::test]
+async fn the_profile_needs_a_valid_access_token() {
+    let app = app().await;
+    let uri = "/api/v1/patient/profile/0b6f1c7e-8d1a-4a53-9d3e-2f1f5a9c7b10";
+    let unsigned = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiIwYjZmMWM3ZSJ9.";
+    for authorization in [None, Some("Bearer"), Some("Bearer garbage"), Some("Basic x"), Some(unsigned)] {
+        let mut request = Request::get(uri);
+        if let Some(value) = authorization {
+            request = request.header(header::AUTHORIZATION, value);
+        }
+        let answer = send(app.clone(), request.body(Body::empty()).unwrap()).await;
+        assert_error(
+            &answer,
+            401,
+            "Authentication required: a valid Bearer access token",
+            json!({}),
+        );
+        assert_eq!(answer.headers[header::WWW_AUTHENTICATE], "Bearer");
+    }
+}
+
+#[tokio::test]
+async fn every_answer_carries_the_security_headers() {
+    let app = app().await;
+    let requests = [
+        Request::get("/nope").body(Body::empty()).unwrap(),
+        Request::get("/openapi.json").body(Body::empty()).unwrap(),
+        post_json(LOGIN, &json!({})),
+        post(REGISTER, None, ""),
+    ];
+    for request in requests {
+        let answer = send(app.clone(), request).await;
+        for (name, value) in [
+            ("x-content-type-options", "nosniff"),
+            ("cache-control", "no-store"),
+            ("referrer-policy", "no-referrer"),
+            ("x-frame-options", "DENY"),
+        ] {
+            assert_eq!(answer.headers[name], value, "{name} on {}", answer.status);
+        }
+    }
+}
+
+#[tokio::test]
+async fn cors_lets_in_the_configured_origins_only() {
+    let app = app().await;
+    let preflight = |origin: &str| {
+        Request::builder()
+            .method(Method::OPTIONS)
+            .uri(REGISTER)
+            .header(header::ORIGIN, origin)
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let allowed = send(app.clone(), preflight("https://app.example")).await;
+    assert_eq!(allowed.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        allowed.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        "https://app.example"
+    );
+    let refused = send(app.clone(), preflight("https://evil.example")).await;
+    assert!(!refused
+        .headers
+        .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+    let mut simple = post_json(LOGIN, &json!({}));
+    simple
+        .headers_mut()
+        .insert(header::ORIGIN, "https://app.example".parse().unwrap());
+    let answer = send(app, simple).await;
+    assert_eq!(
+        answer.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        "https://app.example"
+    );
+}
+
+#[tokio::test]
+async fn the_document_references_only_responses_it_declares() {
+    let answer = send(
+        app().await,
+        Request::get("/openapi.json").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let spec = answer.body;
+    let declared = spec["components"]["responses"].as_object().unwrap();
+    for name in [
+        "MalformedJson",
+        "BearerRequired",
+        "PayloadTooLarge",
+        "UnsupportedMediaType",
+        "RateLimited",
+        "Unavailable",
+        "Internal",
+    ] {
+        let example = &declared[name]["content"]["application/json"]["examples"];
+        let example = example.as_object().unwrap().values().next().unwrap();
+        assert_eq!(example["value"]["success"], false, "{name}");
+    }
+    let text = spec.to_string();
+    for reference in text.split("#/components/responses/").skip(1) {
+        let name = reference.split('"').next().unwrap();
+        assert!(declared.contains_key(name), "{name} is referenced, not declared");
+    }
+    // The JSON routes document the answers their body extractor gives.
+    for route in JSON_ROUTES {
+        let responses = &spec["paths"][route]["post"]["responses"];
+        for status in ["400", "413", "415", "422", "503"] {
+            assert!(responses[status].is_object(), "{route} documents {status}");
+        }
+    }
+}

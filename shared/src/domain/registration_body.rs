@@ -1,0 +1,226 @@
+//! The registration's wire form: the body of `POST /api/v1/patient/register`
+//! as the OpenAPI document describes it, and the form intake forwards
+//! (sealed) to the registration worker once [`parse_registration`] has
+//! accepted it: trimmed, normalised, every default filled in.
+//!
+//! The schema states what the parser enforces as far as JSON Schema can;
+//! what it cannot (confirmation equals password, the age range, the ZIP
+//! format of each country) the descriptions say, and the parser decides.
+//!
+//! [`parse_registration`]: super::parse_registration
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{Gender, NewPatient};
+
+// Patterns (string literals, as the schema attributes need them):
+// text fields: no control characters, not blank (the server trims before
+// measuring); names: at least two characters once trimmed; phones: E.164,
+// separators allowed, 8 to 15 digits, the first not 0; passwords: printable
+// ASCII with an uppercase and a lowercase letter, a digit and a special
+// character.
+
+/// A registration. Unknown fields are refused (422), at every level.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!(super::registration_example()))]
+pub struct RegistrationBody {
+    #[schema(min_length = 2, max_length = 50, pattern = r"^\s*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F]\s*$", example = "Jane")]
+    pub first_name: String,
+    #[schema(min_length = 2, max_length = 50, pattern = r"^\s*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F]\s*$", example = "Smith")]
+    pub last_name: String,
+    /// Compared case-insensitively; must not be registered already (a
+    /// business outcome: 422 with `Prefer: wait`, else `rejected` on the
+    /// status URL).
+    #[schema(format = Email, min_length = 3, max_length = 254, example = "jane.smith@email.com")]
+    pub email: String,
+    /// E.164 (`+` and 8 to 15 digits; spaces, dots, dashes and brackets are
+    /// ignored); must not be registered already (a business outcome).
+    #[schema(max_length = 40, pattern = r"^[ .()\-]*\+?[ .()\-]*[1-9](?:[ .()\-]*[0-9]){7,14}[ .()\-]*$", example = "+1234567890")]
+    pub phone_number: String,
+    /// 8 characters to 72 bytes, with an uppercase and a lowercase letter, a
+    /// digit and a special character. The pattern describes printable ASCII;
+    /// other Unicode characters are accepted too, within 72 bytes of UTF-8.
+    #[schema(format = Password, min_length = 8, max_length = 72, pattern = r"^(?=.*[A-Z])(?=.*[a-z])(?=.*[0-9])(?=.*[^A-Za-z0-9])[\x20-\x7E]{8,72}$",
+        example = "SecurePassword123!")]
+    pub password: String,
+    /// Must equal `password`.
+    #[schema(format = Password, min_length = 8, max_length = 72, pattern = r"^(?=.*[A-Z])(?=.*[a-z])(?=.*[0-9])(?=.*[^A-Za-z0-9])[\x20-\x7E]{8,72}$",
+        example = "SecurePassword123!")]
+    pub confirm_password: String,
+    /// `YYYY-MM-DD`, in the past; the patient is at least 13 and at most 150
+    /// years old.
+    #[schema(format = Date, example = "1990-05-15")]
+    pub date_of_birth: String,
+    pub gender: Gender,
+    pub address: AddressBody,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub emergency_contact: Option<EmergencyContactBody>,
+    /// At most 100 entries of 1 to 500 characters each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, max_items = 100, example = json!(["Asthma"]))]
+    pub medical_history: Option<Vec<MedicalEntry>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub insurance_info: Option<InsuranceBody>,
+}
+
+/// One entry of the medical history: 1 to 500 characters, not blank.
+#[derive(Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MedicalEntry(pub String);
+
+impl utoipa::PartialSchema for MedicalEntry {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(500))
+            .pattern(Some(r"\S"))
+            .into()
+    }
+}
+
+impl ToSchema for MedicalEntry {}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddressBody {
+    #[schema(max_length = 200, pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$", example = "456 Main Street")]
+    pub street: String,
+    #[schema(max_length = 100, pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$", example = "Boston")]
+    pub city: String,
+    #[schema(max_length = 50, pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$", example = "MA")]
+    pub state: String,
+    /// A postal code valid for `country`: `US` `12345` or `12345-6789`;
+    /// `CA` `A1A 1A1`; `GB` a UK postcode; `DE`, `FR` five digits; `IN` six
+    /// digits, not starting with 0; `AU` four digits; elsewhere 3 to 10
+    /// letters, digits, spaces or dashes. Case-insensitive.
+    #[schema(min_length = 3, max_length = 10, pattern = r"^[A-Za-z0-9][A-Za-z0-9 \-]*[A-Za-z0-9]$",
+        example = "02101")]
+    pub zip: String,
+    /// ISO 3166-1 alpha-2 code, case-insensitive; `US` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, min_length = 2, max_length = 2, pattern = "^[A-Za-z]{2}$",
+        default = "US", example = "US")]
+    pub country: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmergencyContactBody {
+    #[schema(max_length = 100, pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$", example = "John Smith")]
+    pub name: String,
+    /// E.164, like `phone_number`.
+    #[schema(max_length = 40, pattern = r"^[ .()\-]*\+?[ .()\-]*[1-9](?:[ .()\-]*[0-9]){7,14}[ .()\-]*$", example = "+1234567891")]
+    pub phone: String,
+    #[schema(max_length = 50, pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$", example = "spouse")]
+    pub relationship: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InsuranceBody {
+    #[schema(max_length = 100, pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$", example = "Blue Cross")]
+    pub provider: String,
+    #[schema(max_length = 100, pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$", example = "BC123456789")]
+    pub policy_number: String,
+}
+
+impl From<&NewPatient> for RegistrationBody {
+    /// The accepted registration in its normal form: parsing it again
+    /// gives the same patient.
+    fn from(p: &NewPatient) -> Self {
+        let password = p.password.expose().to_owned();
+        Self {
+            first_name: p.first_name.as_str().to_owned(),
+            last_name: p.last_name.as_str().to_owned(),
+            email: p.email.as_str().to_owned(),
+            phone_number: p.phone_number.as_str().to_owned(),
+            confirm_password: password.clone(),
+            password,
+            date_of_birth: p.date_of_birth.format("%Y-%m-%d").to_string(),
+            gender: p.gender,
+            address: AddressBody {
+                street: p.address.street.clone(),
+                city: p.address.city.clone(),
+                state: p.address.state.clone(),
+                zip: p.address.zip.clone(),
+                country: Some(p.address.country.clone()),
+            },
+            emergency_contact: p.emergency_contact.as_ref().map(|c| EmergencyContactBody {
+                name: c.name.clone(),
+                phone: c.phone.as_str().to_owned(),
+                relationship: c.relationship.clone(),
+            }),
+            medical_history: (!p.medical_history.is_empty())
+                .then(|| p.medical_history.iter().cloned().map(MedicalEntry).collect()),
+            insurance_info: p.insurance_info.as_ref().map(|i| InsuranceBody {
+                provider: i.provider.clone(),
+                policy_number: i.policy_number.clone(),
+            }),
+        }
+    }
+}
+
+// A password and PHI: never printed.
+impl std::fmt::Debug for RegistrationBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistrationBody").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::domain::{parse_registration, registration_example};
+
+    fn today() -> chrono::NaiveDate {
+        chrono::NaiveDate::from_ymd_opt(2026, 11, 30).expect("a date")
+    }
+
+    /// What parsing the wire form again gives, as the wire form.
+    fn reparsed(body: &RegistrationBody) -> serde_json::Value {
+        let value = serde_json::to_value(body).expect("serialises");
+        let again = parse_registration(&value, today()).expect("the normal form is valid");
+        serde_json::to_value(RegistrationBody::from(&again)).expect("serialises")
+    }
+
+    #[test]
+    fn the_normal_form_parses_to_the_same_patient() {
+        let mut raw = registration_example();
+        raw["email"] = " Jane.Smith@Email.COM ".into();
+        raw["phone_number"] = "+1 (234) 567-890".into();
+        raw["first_name"] = "  Jane ".into();
+        raw["address"]["zip"] = "02101-1234".into();
+        raw["address"]["country"] = "us".into();
+        raw["medical_history"] = serde_json::json!([" Asthma "]);
+        let patient = parse_registration(&raw, today()).expect("valid");
+        let body = RegistrationBody::from(&patient);
+        assert_eq!(body.email, "jane.smith@email.com");
+        assert_eq!(body.phone_number, "+1234567890");
+        assert_eq!(body.first_name, "Jane");
+        assert_eq!(body.address.country.as_deref(), Some("US"));
+        assert_eq!(reparsed(&body), serde_json::to_value(&body).expect("json"));
+    }
+
+    proptest! {
+        #[test]
+        fn any_accepted_name_and_history_survive_the_round_trip(
+            name in "[A-Za-zé ]{2,50}",
+            history in proptest::collection::vec("[a-z]{1,20}", 0..5),
+        ) {
+            let mut raw = registration_example();
+            raw["last_name"] = name.into();
+            raw["medical_history"] = serde_json::json!(history);
+            if let Ok(patient) = parse_registration(&raw, today()) {
+                let body = RegistrationBody::from(&patient);
+                prop_assert_eq!(reparsed(&body), serde_json::to_value(&body).expect("json"));
+            }
+        }
+    }
+}
