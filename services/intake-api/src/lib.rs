@@ -158,3 +158,8 @@ pub async fn run(config: IntakeConfig, shutdown: Shutdown) -> anyhow::Result<()>
     tracing::info!("intake-api stopped");
     Ok(())
 }
+
+/// The OpenAPI document this build serves at `/openapi.json`.
+pub fn openapi_document() -> &'static str {
+    openapi::document()
+}

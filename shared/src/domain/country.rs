@@ -6,7 +6,7 @@ pub const DEFAULT_COUNTRY: &str = "US";
 
 /// The 249 officially assigned alpha-2 codes, sorted for binary search.
 /// User-assigned codes such as `XK` are deliberately absent.
-const ASSIGNED: [&str; 249] = [
+pub const COUNTRY_CODES: [&str; 249] = [
     "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ",
     "BA", "BB", "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS",
     "BT", "BV", "BW", "BY", "BZ", "CA", "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN",
@@ -30,7 +30,7 @@ const ASSIGNED: [&str; 249] = [
 pub fn parse_country(raw: &str) -> Result<String, Vec<String>> {
     let code = raw.trim().to_ascii_uppercase();
     let shape_ok = code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase());
-    if shape_ok && ASSIGNED.binary_search(&code.as_str()).is_ok() {
+    if shape_ok && COUNTRY_CODES.binary_search(&code.as_str()).is_ok() {
         Ok(code)
     } else {
         Err(vec![COUNTRY_INVALID.to_owned()])
@@ -43,7 +43,7 @@ mod tests {
 
     #[test]
     fn list_is_sorted_and_unique() {
-        assert!(ASSIGNED.windows(2).all(|w| w[0] < w[1]));
+        assert!(COUNTRY_CODES.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]

@@ -24,7 +24,7 @@ mod registration_body;
 mod registration_tests;
 
 pub use address::Address;
-pub use country::{parse_country, COUNTRY_INVALID, DEFAULT_COUNTRY};
+pub use country::{parse_country, COUNTRY_CODES, COUNTRY_INVALID, DEFAULT_COUNTRY};
 pub use date_of_birth::{
     parse_date_of_birth, DOB_INVALID, DOB_NOT_PAST, DOB_TOO_OLD, DOB_TOO_YOUNG, MAX_AGE_YEARS,
     MIN_AGE_YEARS,
@@ -48,7 +48,7 @@ pub use phone::{PhoneNumber, PHONE_MAX_DIGITS, PHONE_MIN_DIGITS};
 pub use postal_code::{parse_postal_code, zip_invalid};
 pub use registration::{parse_registration, NewPatient, BODY_NOT_OBJECT, KNOWN_FIELDS};
 pub use registration_body::{
-    AddressBody, EmergencyContactBody, InsuranceBody, MedicalEntry, RegistrationBody,
+    postal_code_rules, AddressBody, EmergencyContactBody, InsuranceBody, MedicalEntry, RegistrationBody,
 };
 
 /// The reference registration: the documents' example, and the tests'.

@@ -101,7 +101,8 @@ pub struct AddressBody {
     #[schema(min_length = 3, max_length = 10, pattern = r"^[A-Za-z0-9][A-Za-z0-9 \-]*[A-Za-z0-9]$",
         example = "02101")]
     pub zip: String,
-    /// ISO 3166-1 alpha-2 code, case-insensitive; `US` when absent.
+    /// An assigned ISO 3166-1 alpha-2 code (the server also takes it in
+    /// lower case); `US` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false, min_length = 2, max_length = 2, pattern = "^[A-Za-z]{2}$",
         default = "US", example = "US")]
@@ -127,6 +128,40 @@ pub struct InsuranceBody {
     pub provider: String,
     #[schema(max_length = 100, pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$", example = "BC123456789")]
     pub policy_number: String,
+}
+
+/// The ZIP rule of each country as JSON Schema (`if` the country is this,
+/// `then` the ZIP matches that), for [`AddressBody`]'s `allOf`: what the
+/// derive cannot say. The same rules as `parse_postal_code`, which the
+/// tests below hold them to.
+pub fn postal_code_rules() -> serde_json::Value {
+    const US: &str = r"^[0-9]{5}(-[0-9]{4})?$";
+    let letter_first = "ABCEGHJ-NPR-TVXYabceghj-npr-tvxy";
+    let letter = "ABCEGHJ-NPR-TV-Zabceghj-npr-tv-z";
+    let ca = format!("^[{letter_first}][0-9][{letter}] ?[0-9][{letter}][0-9]$");
+    let gb = r"^([Gg][Ii][Rr] ?0[Aa][Aa]|[A-Za-z]([0-9]{1,2}|[A-Za-z][0-9]{1,2}|[0-9][A-Za-z]|[A-Za-z][0-9][A-Za-z]) ?[0-9][A-Za-z]{2})$";
+    let rules = [
+        ("US", US.to_owned()),
+        ("CA", ca),
+        ("GB", gb.to_owned()),
+        ("DE", r"^[0-9]{5}$".to_owned()),
+        ("FR", r"^[0-9]{5}$".to_owned()),
+        ("IN", r"^[1-9][0-9]{5}$".to_owned()),
+        ("AU", r"^[0-9]{4}$".to_owned()),
+    ];
+    let zip = |pattern: &str| serde_json::json!({"properties": {"zip": {"pattern": pattern}}});
+    let mut all: Vec<serde_json::Value> = rules
+        .iter()
+        .map(|(country, pattern)| {
+            serde_json::json!({
+                "if": {"properties": {"country": {"const": country}}, "required": ["country"]},
+                "then": zip(pattern),
+            })
+        })
+        .collect();
+    // No country means the United States.
+    all.push(serde_json::json!({"if": {"not": {"required": ["country"]}}, "then": zip(US)}));
+    all.into()
 }
 
 impl From<&NewPatient> for RegistrationBody {
@@ -206,6 +241,79 @@ mod tests {
         assert_eq!(body.first_name, "Jane");
         assert_eq!(body.address.country.as_deref(), Some("US"));
         assert_eq!(reparsed(&body), serde_json::to_value(&body).expect("json"));
+    }
+
+    /// Each rule's pattern agrees with the parser on the parser's own cases.
+    #[test]
+    fn the_zip_rules_say_what_the_parser_decides() {
+        let rules = postal_code_rules();
+        let pattern_for = |country: &str| {
+            rules
+                .as_array()
+                .and_then(|all| {
+                    all.iter().find(|r| r["if"]["properties"]["country"]["const"] == country)
+                })
+                .and_then(|r| r["then"]["properties"]["zip"]["pattern"].as_str())
+                .map(str::to_owned)
+        };
+        let cases = [
+            ("US", "02101"), ("US", "02101-1234"), ("US", "2101"), ("US", "02101-12"),
+            ("CA", "K1A 0B1"), ("CA", "k1a0b1"), ("CA", "D1A 0B1"), ("CA", "K1A 0B"),
+            ("GB", "SW1A 1AA"), ("GB", "EC1A1BB"), ("GB", "GIR 0AA"), ("GB", "W1A 0AX"),
+            ("GB", "SW1A 1A"), ("GB", "1W1A 1AA"), ("GB", "SW1AA 1AA"), ("GB", "sw1a 1aa"),
+            ("DE", "10115"), ("DE", "1011"), ("IN", "110001"), ("IN", "010001"),
+            ("AU", "2000"), ("AU", "20000"), ("FR", "7500A"),
+        ];
+        for (country, zip) in cases {
+            let pattern = pattern_for(country).expect("a rule");
+            let regex = regex::Regex::new(&pattern).expect("a valid pattern");
+            let parser = super::super::parse_postal_code(zip, country).is_ok();
+            assert_eq!(regex.is_match(zip), parser, "{country} {zip:?} ({pattern})");
+        }
+    }
+
+    /// A property's `pattern` in the schema the derive generates.
+    fn pattern(schema: &serde_json::Value, property: &str) -> String {
+        schema["properties"][property]["pattern"]
+            .as_str()
+            .expect("a pattern")
+            .to_owned()
+    }
+
+    fn schema_of<T: utoipa::PartialSchema>() -> serde_json::Value {
+        serde_json::to_value(T::schema()).expect("a schema")
+    }
+
+    /// The schema never allows what the parser refuses: values drawn from
+    /// each pattern (within its length bounds) parse.
+    #[test]
+    fn values_the_patterns_allow_are_accepted() {
+        use proptest::{strategy::ValueTree, test_runner::TestRunner};
+        let body = schema_of::<RegistrationBody>();
+        let address = schema_of::<AddressBody>();
+        let cases: [(String, usize, fn(&str) -> bool); 3] = [
+            (pattern(&body, "first_name"), 50, |s| {
+                crate::domain::PersonName::parse(s, "First name").is_ok()
+            }),
+            (pattern(&body, "phone_number"), 40, |s| {
+                crate::domain::PhoneNumber::parse(s).is_ok()
+            }),
+            (pattern(&address, "street"), 200, |s| {
+                !s.trim().is_empty() && !s.chars().any(char::is_control)
+            }),
+        ];
+        let mut runner = TestRunner::deterministic();
+        for (pattern, max, accepted) in cases {
+            // Every pattern is anchored at both ends; generation wants no anchors.
+            let unanchored = pattern.trim_start_matches('^').trim_end_matches('$');
+            let strategy = proptest::string::string_regex(unanchored).expect("a usable pattern");
+            for _ in 0..300 {
+                let value = strategy.new_tree(&mut runner).expect("a value").current();
+                if value.chars().count() <= max && value.trim().chars().count() >= 2 {
+                    assert!(accepted(&value), "{value:?} matches {pattern} but is refused");
+                }
+            }
+        }
     }
 
     proptest! {

@@ -95,11 +95,29 @@ impl Modify for SecuritySchemes {
 /// The document as JSON, built once.
 pub fn document() -> &'static str {
     static DOCUMENT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        ApiDoc::openapi()
-            .to_pretty_json()
+        let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        state_what_the_derive_cannot(&mut document);
+        serde_json::to_string_pretty(&document)
             .unwrap_or_else(|e| format!(r#"{{"error": "cannot render the document: {e}"}}"#))
     });
     &DOCUMENT
+}
+
+/// The rules JSON Schema can state but the derive cannot: an address's
+/// country is one of the assigned codes, and its ZIP follows that country.
+fn state_what_the_derive_cannot(document: &mut serde_json::Value) {
+    let address = &mut document["components"]["schemas"]["AddressBody"];
+    if let Some(address) = address.as_object_mut() {
+        address.insert("allOf".into(), shared::domain::postal_code_rules());
+        if let Some(country) = address
+            .get_mut("properties")
+            .and_then(|p| p.get_mut("country"))
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            country.remove("pattern");
+            country.insert("enum".into(), shared::domain::COUNTRY_CODES.to_vec().into());
+        }
+    }
 }
 
 /// Liveness: the process answers.

@@ -22,7 +22,7 @@ pub struct Success<T> {
     pub success: True,
     /// What happened, for people; absent from plain reads.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>, required = false)]
+    #[schema(value_type = String, required = false)]
     pub message: Option<&'static str>,
     pub data: T,
 }
