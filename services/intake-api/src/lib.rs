@@ -127,11 +127,7 @@ pub async fn app(config: IntakeConfig, shutdown: Shutdown) -> anyhow::Result<axu
         partners: Arc::new(config.partners),
         accounts: Arc::new(Accounts::new(config.jwt_secret, config.accounts).await?),
     };
-    spawn_idempotency_sweeper(
-        state.db.clone(),
-        state.partners.idempotency_ttl,
-        shutdown,
-    );
+    spawn_idempotency_sweeper(state.db.clone(), state.partners.idempotency_ttl, shutdown);
     Ok(routes::router(state))
 }
 

@@ -104,7 +104,9 @@ pub struct ProfileAddress {
 // PHI throughout: never printed.
 impl std::fmt::Debug for Profile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Profile").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Profile")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 

@@ -102,17 +102,18 @@ pub async fn find_status(db: &PgPool, id: Uuid) -> sqlx::Result<Option<RequestSt
     Ok(row.map(|r| {
         let status = RequestState::from_column(&r.status);
         RequestStatus {
-        request_id: id,
-        message: (status == RequestState::Failed)
-            .then_some("The registration could not be processed. Please submit it again."),
-        status,
-        errors: r.errors.map(|j| j.0),
-        patient_id: r.patient_id,
-        email: r.email,
-        phone_number: r.phone_number,
-        email_verified: r.email_verified,
-        phone_verified: r.phone_verified,
-        created_at: r.created_at,
-        updated_at: r.updated_at,
-    }}))
+            request_id: id,
+            message: (status == RequestState::Failed)
+                .then_some("The registration could not be processed. Please submit it again."),
+            status,
+            errors: r.errors.map(|j| j.0),
+            patient_id: r.patient_id,
+            email: r.email,
+            phone_number: r.phone_number,
+            email_verified: r.email_verified,
+            phone_verified: r.phone_verified,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }))
 }

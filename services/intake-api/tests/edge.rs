@@ -28,7 +28,10 @@ async fn app_with(env: &[(&str, &str)]) -> Router {
         ("DATABASE_URL", "postgres://nobody:x@127.0.0.1:9/none"),
         ("AMQP_URL", "amqp://nobody:x@127.0.0.1:9/none"),
         ("BCRYPT_ROUNDS", "4"),
-        ("JWT_SECRET", "edge-tests-jwt-secret-long-enough-for-the-check"),
+        (
+            "JWT_SECRET",
+            "edge-tests-jwt-secret-long-enough-for-the-check",
+        ),
         ("CORS_ALLOWED_ORIGINS", "https://app.example"),
     ]);
     vars.extend(env.iter().copied());
@@ -76,7 +79,7 @@ fn post_json(uri: &str, body: &Value) -> Request<Body> {
 }
 
 /// The error envelope, exactly: `success`, `message`, `errors` and nothing else.
-fn assert_error(answer: &Answer, status: u16, message: &str, errors: Value) {
+fn assert_error(answer: &Answer, status: u16, message: &str, errors: &Value) {
     assert_eq!(answer.status.as_u16(), status, "{}", answer.body);
     assert_eq!(
         answer.body,
@@ -94,17 +97,27 @@ const JSON_ROUTES: [&str; 4] = [REGISTER, LOGIN, VERIFY, RESEND];
 async fn unknown_routes_and_methods_are_answered_in_the_envelope() {
     let app = app().await;
     let cases = [
-        (Request::get("/nope").body(Body::empty()).unwrap(), 404, "Route not found"),
-        (Request::get(REGISTER).body(Body::empty()).unwrap(), 405, "Method not allowed"),
         (
-            Request::delete("/api/v1/patient/login").body(Body::empty()).unwrap(),
+            Request::get("/nope").body(Body::empty()).unwrap(),
+            404,
+            "Route not found",
+        ),
+        (
+            Request::get(REGISTER).body(Body::empty()).unwrap(),
+            405,
+            "Method not allowed",
+        ),
+        (
+            Request::delete("/api/v1/patient/login")
+                .body(Body::empty())
+                .unwrap(),
             405,
             "Method not allowed",
         ),
     ];
     for (request, status, message) in cases {
         let answer = send(app.clone(), request).await;
-        assert_error(&answer, status, message, json!({}));
+        assert_error(&answer, status, message, &json!({}));
     }
 }
 
@@ -114,7 +127,11 @@ async fn bodies_that_are_not_json_are_refused_before_any_handler_runs() {
     let too_large = format!("{{\"x\": \"{}\"}}", "a".repeat(65 * 1024));
     for route in JSON_ROUTES {
         let cases = [
-            (post(route, None, "{}"), 415, "Content-Type must be application/json"),
+            (
+                post(route, None, "{}"),
+                415,
+                "Content-Type must be application/json",
+            ),
             (
                 post(route, Some("text/plain"), "{}"),
                 415,
@@ -133,7 +150,7 @@ async fn bodies_that_are_not_json_are_refused_before_any_handler_runs() {
         ];
         for (request, status, message) in cases {
             let answer = send(app.clone(), request).await;
-            assert_error(&answer, status, message, json!({}));
+            assert_error(&answer, status, message, &json!({}));
         }
     }
 }
@@ -152,7 +169,11 @@ async fn small_bodies_name_every_missing_or_wrong_field() {
             json!({"email": 5, "password": "  "}),
             json!({"email": ["Email must be a string"], "password": ["Password is required"]}),
         ),
-        (VERIFY, json!({"token": null}), json!({"token": ["Token is required"]})),
+        (
+            VERIFY,
+            json!({"token": null}),
+            json!({"token": ["Token is required"]}),
+        ),
         (RESEND, json!({}), json!({"email": ["Email is required"]})),
         (
             RESEND,
@@ -167,7 +188,7 @@ async fn small_bodies_name_every_missing_or_wrong_field() {
     ];
     for (route, body, errors) in cases {
         let answer = send(app.clone(), post_json(route, &body)).await;
-        assert_error(&answer, 422, "Validation failed", errors);
+        assert_error(&answer, 422, "Validation failed", &errors);
     }
 }
 
@@ -183,7 +204,7 @@ async fn a_registration_gets_every_field_error_at_once() {
         &answer,
         422,
         "Validation failed",
-        json!({
+        &json!({
             "email": ["Email is not a valid email address"],
             "confirm_password": ["Passwords do not match"],
             "address.zip": ["ZIP code is not valid for US"],
@@ -203,7 +224,7 @@ async fn a_malformed_idempotency_key_is_refused() {
         &answer,
         400,
         "Idempotency-Key must be 1 to 255 printable ASCII characters",
-        json!({}),
+        &json!({}),
     );
 }
 
@@ -215,7 +236,7 @@ async fn a_missing_partner_key_is_refused_when_one_is_required() {
         post_json(REGISTER, &shared::domain::registration_example()),
     )
     .await;
-    assert_error(&answer, 401, "An API key is required", json!({}));
+    assert_error(&answer, 401, "An API key is required", &json!({}));
     assert_eq!(answer.headers[header::WWW_AUTHENTICATE], "Bearer");
 }
 
@@ -224,7 +245,13 @@ async fn the_profile_needs_a_valid_access_token() {
     let app = app().await;
     let uri = "/api/v1/patient/profile/0b6f1c7e-8d1a-4a53-9d3e-2f1f5a9c7b10";
     let unsigned = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiIwYjZmMWM3ZSJ9.";
-    for authorization in [None, Some("Bearer"), Some("Bearer garbage"), Some("Basic x"), Some(unsigned)] {
+    for authorization in [
+        None,
+        Some("Bearer"),
+        Some("Bearer garbage"),
+        Some("Basic x"),
+        Some(unsigned),
+    ] {
         let mut request = Request::get(uri);
         if let Some(value) = authorization {
             request = request.header(header::AUTHORIZATION, value);
@@ -234,7 +261,7 @@ async fn the_profile_needs_a_valid_access_token() {
             &answer,
             401,
             "Authentication required: a valid Bearer access token",
-            json!({}),
+            &json!({}),
         );
         assert_eq!(answer.headers[header::WWW_AUTHENTICATE], "Bearer");
     }
@@ -321,7 +348,10 @@ async fn the_document_references_only_responses_it_declares() {
     let text = spec.to_string();
     for reference in text.split("#/components/responses/").skip(1) {
         let name = reference.split('"').next().unwrap();
-        assert!(declared.contains_key(name), "{name} is referenced, not declared");
+        assert!(
+            declared.contains_key(name),
+            "{name} is referenced, not declared"
+        );
     }
     // The JSON routes document the answers their body extractor gives.
     for route in JSON_ROUTES {

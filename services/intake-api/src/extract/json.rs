@@ -37,12 +37,13 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         if !says_json(request.headers()) {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| match rejection.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
-                _ => ApiError::BadRequest("Could not read the request body".into()),
-            })?;
+        let bytes =
+            Bytes::from_request(request, state)
+                .await
+                .map_err(|rejection| match rejection.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+                    _ => ApiError::BadRequest("Could not read the request body".into()),
+                })?;
         // serde_json's syntax errors name a line and column, never content.
         serde_json::from_slice(&bytes)
             .map(Self)
@@ -140,7 +141,11 @@ mod tests {
             let mut errors = FieldErrors::new();
             let got = body.t.required("t", "Token", &mut errors);
             let got = got.ok_or_else(|| errors.iter().next().map(|(_, m)| m[0].clone()));
-            assert_eq!(got, want.map(str::to_owned).map_err(|m| Some(m.to_owned())), "{raw}");
+            assert_eq!(
+                got,
+                want.map(str::to_owned).map_err(|m| Some(m.to_owned())),
+                "{raw}"
+            );
         }
     }
 

@@ -11,8 +11,6 @@ use utoipa::{
     Modify, OpenApi,
 };
 
-
-
 #[derive(OpenApi)]
 #[openapi(
     info(

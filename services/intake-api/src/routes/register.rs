@@ -273,8 +273,8 @@ fn accepted(request_id: Uuid, status: RequestState) -> Response {
         status,
         status_url: status_url.clone(),
     };
-    let mut response =
-        Success::new("Registration accepted for processing.", data).with_status(StatusCode::ACCEPTED);
+    let mut response = Success::new("Registration accepted for processing.", data)
+        .with_status(StatusCode::ACCEPTED);
     let headers = response.headers_mut();
     if let Ok(location) = HeaderValue::from_str(&status_url) {
         headers.insert(header::LOCATION, location);

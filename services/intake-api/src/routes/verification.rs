@@ -23,9 +23,7 @@ use crate::{
     error::ApiError,
     extract::{ClientAddr, RequestBody, Text, Valid},
     wire::{
-        responses::{
-            Internal, JsonBodyErrors, PayloadTooLarge, Unavailable, UnsupportedMediaType,
-        },
+        responses::{Internal, JsonBodyErrors, PayloadTooLarge, Unavailable, UnsupportedMediaType},
         Empty, ErrorBody, Success,
     },
     AppState,
@@ -55,9 +53,7 @@ impl RequestBody for VerifyEmailRequest {
     fn validate(self) -> Result<TokenHash, FieldErrors> {
         let mut errors = FieldErrors::new();
         let token = self.token.required("token", "Token", &mut errors);
-        token
-            .map(|t| TokenHash(hash_token(t.trim())))
-            .ok_or(errors)
+        token.map(|t| TokenHash(hash_token(t.trim()))).ok_or(errors)
     }
 }
 
@@ -147,7 +143,10 @@ impl RequestBody for ResendVerificationRequest {
 
     fn validate(self) -> Result<Email, FieldErrors> {
         let mut errors = FieldErrors::new();
-        let raw = self.email.required("email", "Email", &mut errors).ok_or(errors)?;
+        let raw = self
+            .email
+            .required("email", "Email", &mut errors)
+            .ok_or(errors)?;
         Email::parse(&raw).map_err(|messages| {
             let mut errors = FieldErrors::new();
             errors.add_all("email", messages);

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use utoipa::{
     openapi::{
-        example::ExampleBuilder, header::HeaderBuilder, schema::Ref, ContentBuilder, Object,
-        RefOr, Response, ResponseBuilder, Type,
+        example::ExampleBuilder, header::HeaderBuilder, schema::Ref, ContentBuilder, Object, RefOr,
+        Response, ResponseBuilder, Type,
     },
     IntoResponses, ToResponse,
 };
@@ -114,7 +114,10 @@ shared_responses! {
 
 /// A reference to one of the responses above.
 fn reference<'r, R: ToResponse<'r>>() -> RefOr<Response> {
-    RefOr::Ref(Ref::new(format!("#/components/responses/{}", R::response().0)))
+    RefOr::Ref(Ref::new(format!(
+        "#/components/responses/{}",
+        R::response().0
+    )))
 }
 
 /// The error answers of every route that reads a JSON body, given before
