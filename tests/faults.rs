@@ -4,7 +4,8 @@
 //! then checks from Postgres, the status endpoint and the SMTP sink that
 //! every 202 ended final, no email or phone has two patients, and every
 //! patient got exactly one email. Scenarios restart servers all tests
-//! share, so they run one at a time ([`faults::serial`]).
+//! share, so they are a test binary of their own (cargo runs it apart from
+//! `system`) and run one at a time ([`faults::serial`]).
 
 #![allow(clippy::unwrap_used)]
 

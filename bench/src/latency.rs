@@ -47,7 +47,7 @@ pub async fn run(infra: &Infra, n: usize) -> anyhow::Result<Latency> {
 async fn email_arrived(infra: &Infra, address: &str) -> anyhow::Result<bool> {
     let found: Vec<Value> = infra
         .http
-        .get(format!("{}/api/email", infra.maildev_url))
+        .get(format!("{}/api/email", infra.servers.maildev_url))
         .query(&[("to.address", address)])
         .send()
         .await?

@@ -256,7 +256,8 @@ async fn main() -> anyhow::Result<()> {
         () = run_phases(&args, &infra, &mut report) => None,
         s = interrupted() => Some(s),
     };
-    // The phase future is gone, and with it every child (kill_on_drop).
+    // The phase future is gone, and with it every child (killed on drop)
+    // and the phase's database and vhost (removed on drop).
     infra.cleanup().await;
     if let Some(signal) = signal {
         bail!("interrupted by {signal}: services stopped, databases and vhosts removed");

@@ -36,7 +36,7 @@ async fn reply(reader: &mut BufReader<TcpStream>) -> anyhow::Result<u16> {
 
 async fn send_one(infra: &Infra, to: &str) -> anyhow::Result<f64> {
     let t0 = Instant::now();
-    let stream = TcpStream::connect(format!("{}:{}", infra.smtp_host, infra.smtp_port)).await?;
+    let stream = TcpStream::connect(infra.servers.smtp_addr()).await?;
     let mut reader = BufReader::new(stream);
     reply(&mut reader).await?;
     let steps = [
@@ -74,7 +74,10 @@ pub async fn probe(infra: &Infra, n: usize) -> anyhow::Result<(Summary, Option<u
     }
     let stored = infra
         .http
-        .get(format!("{}/api/email/summary?limit=1", infra.maildev_url))
+        .get(format!(
+            "{}/api/email/summary?limit=1",
+            infra.servers.maildev_url
+        ))
         .send()
         .await?
         .json::<Value>()

@@ -1,42 +1,22 @@
-//! One phase's system under test: a fresh database and vhost, and the real
-//! release binaries started against them (environment as in the e2e
-//! harness, logs to files). Every child is killed when the stack is
-//! dropped, so an error or Ctrl-C leaves no process behind.
+//! One phase's system under test: a [`Sandbox`] (a fresh database and
+//! vhost) and the real release binaries started against it by the stack
+//! kit (the environment the e2e harness uses too, logs to files). Every
+//! child is killed and the sandbox removed when the stack is dropped, so an
+//! error or Ctrl-C leaves nothing behind.
 
-use std::{net::TcpListener, process::Stdio, time::Duration};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use sqlx::PgPool;
-use tokio::{
-    process::{Child, Command},
-    time::Instant,
-};
+use stack_kit::{free_port, Launch, Process, Sandbox, ServiceEnv};
+use tokio::time::Instant;
+
+pub use stack_kit::Service;
 
 use crate::{infra::Infra, noise::log_problems};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Service {
-    Intake,
-    Registration,
-    Notification,
-}
-
-impl Service {
-    pub fn binary(self) -> &'static str {
-        match self {
-            Self::Intake => "intake-api",
-            Self::Registration => "registration-worker",
-            Self::Notification => "notification-worker",
-        }
-    }
-}
-
-struct Proc {
-    service: Service,
-    pid: u32,
-    health: String,
-    child: Child,
-}
+/// How long a service may take to become ready.
+const READY: Duration = Duration::from_secs(60);
 
 /// Registration requests by status.
 #[derive(Debug, Clone, Copy)]
@@ -55,148 +35,76 @@ pub struct Stack<'a> {
     pub amqp_url: String,
     /// intake-api's base URL.
     pub base_url: String,
-    env: Vec<(&'static str, String)>,
-    procs: Vec<Proc>,
+    env: ServiceEnv,
+    procs: Vec<Process>,
     spawned: usize,
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    /// Last, so that it is removed after every process is killed.
+    sandbox: Sandbox,
 }
 
 impl<'a> Stack<'a> {
     pub async fn create(infra: &'a Infra, phase: &str) -> anyhow::Result<Stack<'a>> {
-        let (name, database_url, amqp_url) = infra.create(phase).await?;
+        let name = format!("bench_{}_{phase}", infra.run_id);
+        let sandbox = Sandbox::create(&infra.servers, &name).await?;
         let port = free_port()?;
-        let base_url = format!("http://127.0.0.1:{port}");
-        let huge = "100000000".to_owned();
-        let env = vec![
-            ("APP_ENV", "test".to_owned()),
-            ("DATABASE_URL", database_url.clone()),
-            ("AMQP_URL", amqp_url.clone()),
-            ("PHI_ENCRYPTION_KEY", infra.phi_key.clone()),
-            (
-                "JWT_SECRET",
-                "bench-jwt-secret-long-enough-for-the-check".into(),
-            ),
-            ("SMTP_HOST", infra.smtp_host.clone()),
-            ("SMTP_PORT", infra.smtp_port.clone()),
-            ("SMTP_TLS", "none".into()),
-            (
-                "SMTP_FROM",
-                "Patient Registration <no-reply@example.com>".into(),
-            ),
-            ("PUBLIC_BASE_URL", base_url.clone()),
-            ("BIND_ADDR", format!("127.0.0.1:{port}")),
-            ("RUST_LOG", "warn".into()),
-            // Never let a rate limit shape what is measured.
-            ("REGISTER_RATE_LIMIT_PER_CLIENT", huge.clone()),
-            ("REGISTER_RATE_LIMIT_PER_PARTNER", huge),
-        ];
-        let db = PgPool::connect(&database_url).await?;
+        // The kit's environment as it is: quiet logs, no rate limit.
+        let env = ServiceEnv::new(&infra.servers, &sandbox, port, &infra.phi_key);
+        let db = PgPool::connect(&sandbox.database_url).await?;
         Ok(Stack {
             infra,
             phase: phase.to_owned(),
             name,
             db,
-            amqp_url,
-            base_url,
+            amqp_url: sandbox.amqp_url.clone(),
+            base_url: env.base_url(),
             env,
             procs: Vec::new(),
             spawned: 0,
+            sandbox,
         })
     }
 
-    /// Starts one service with `extra` environment; returns its pid.
+    /// Starts one service with `extra` environment (and `BENCH_SERVICE_ENV`
+    /// over it); returns its pid.
     pub fn spawn(&mut self, service: Service, extra: &[(&str, String)]) -> anyhow::Result<u32> {
         self.spawned += 1;
-        let log_path = self.infra.log_dir.join(format!(
+        let log = self.infra.log_dir.join(format!(
             "{}-{}-{}.log",
             self.name,
             service.binary(),
             self.spawned
         ));
-        let log = std::fs::File::create(&log_path)
-            .with_context(|| format!("creating {}", log_path.display()))?;
-        let binary = self.infra.bin_dir.join(service.binary());
-        if !binary.exists() {
-            bail!(
-                "{} is missing: build it with `cargo build --release --bins` (bench/run does)",
-                binary.display()
-            );
-        }
-        let mut cmd = Command::new(&binary);
-        cmd.env_clear()
-            .envs(self.env.iter().map(|(k, v)| (*k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log.try_clone()?))
-            .stderr(Stdio::from(log))
-            .kill_on_drop(true);
-        let health = if service == Service::Intake {
-            self.base_url.clone()
-        } else {
-            let addr = format!("127.0.0.1:{}", free_port()?);
-            cmd.env("HEALTH_ADDR", &addr);
-            format!("http://{addr}")
-        };
-        cmd.envs(extra.iter().map(|(k, v)| (*k, v)));
-        cmd.envs(self.infra.service_env.iter().map(|(k, v)| (k, v)));
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
-        let pid = child.id().context("the child has no pid")?;
-        self.procs.push(Proc {
+        let mut env = self.env.clone();
+        env.extend(extra.iter().map(|(k, v)| (*k, v.as_str())))
+            .extend(self.infra.service_env.iter().cloned());
+        let process = self.infra.binaries.spawn(Launch {
             service,
-            pid,
-            health,
-            child,
-        });
+            env: &env,
+            log: &log,
+            health_port: None,
+        })?;
+        let pid = process.pid();
+        self.procs.push(process);
         Ok(pid)
     }
 
-    fn proc_mut(&mut self, pid: u32) -> anyhow::Result<&mut Proc> {
+    fn proc(&self, pid: u32) -> anyhow::Result<&Process> {
         self.procs
-            .iter_mut()
-            .find(|p| p.pid == pid)
+            .iter()
+            .find(|p| p.pid() == pid)
             .with_context(|| format!("no process {pid}"))
     }
 
     /// Waits until a started service answers `/health/ready`.
-    pub async fn wait_ready(&mut self, pid: u32) -> anyhow::Result<()> {
-        let http = self.infra.http.clone();
-        let log_dir = self.infra.log_dir.clone();
-        let proc = self.proc_mut(pid)?;
-        let url = format!("{}/health/ready", proc.health);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = proc.child.try_wait()? {
-                bail!(
-                    "{} exited ({status}) before it was ready; its log is in {}",
-                    proc.service.binary(),
-                    log_dir.display()
-                );
-            }
-            let ready = http
-                .get(&url)
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ready {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!("{} was not ready within 60 s", proc.service.binary());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    pub async fn wait_ready(&self, pid: u32) -> anyhow::Result<()> {
+        Ok(self.proc(pid)?.wait_ready(READY).await?)
     }
 
     /// The running services this stack started: pid and binary name.
     pub fn pids(&self) -> Vec<(u32, &'static str)> {
         self.procs
             .iter()
-            .map(|p| (p.pid, p.service.binary()))
+            .map(|p| (p.pid(), p.service().binary()))
             .collect()
     }
 
@@ -216,10 +124,9 @@ impl<'a> Stack<'a> {
         let index = self
             .procs
             .iter()
-            .position(|p| p.pid == pid)
+            .position(|p| p.pid() == pid)
             .with_context(|| format!("no process {pid}"))?;
-        let mut proc = self.procs.remove(index);
-        proc.child.kill().await.ok();
+        self.procs.remove(index).kill().await;
         Ok(())
     }
 
@@ -266,13 +173,13 @@ impl<'a> Stack<'a> {
     }
 
     /// Stops every service, then drops the database and the vhost.
-    pub async fn destroy(mut self) -> anyhow::Result<()> {
-        for mut proc in self.procs.drain(..) {
-            proc.child.kill().await.ok();
+    pub async fn destroy(self) -> anyhow::Result<()> {
+        for process in self.procs {
+            process.kill().await;
         }
         self.db.close().await;
         let (lines, first) = log_problems(&self.infra.log_dir, &self.name);
         self.infra.record_problems(&self.phase, lines, first);
-        self.infra.destroy(&self.name).await
+        Ok(self.sandbox.remove().await?)
     }
 }

@@ -10,6 +10,8 @@ use sqlx::{
     PgPool,
 };
 
+use crate::retry::Backoff;
+
 /// The migrations in the repository's `migrations/`, embedded in every binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 
@@ -28,19 +30,19 @@ pub fn pool(url: &SecretString, max_connections: u32) -> Result<PgPool, sqlx::Er
 /// several services starting at once apply each migration exactly once.
 pub async fn migrate(pool: &PgPool, deadline: Duration) -> Result<(), sqlx::migrate::MigrateError> {
     let started = tokio::time::Instant::now();
-    let mut delay = Duration::from_millis(200);
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     loop {
         match MIGRATOR.run(pool).await {
             Ok(()) => return Ok(()),
             Err(sqlx::migrate::MigrateError::Execute(
                 sqlx::Error::PoolTimedOut | sqlx::Error::Io(_),
             )) if started.elapsed() < deadline => {
+                let delay = backoff.next_delay();
                 tracing::warn!(
                     retry_in_ms = delay.as_millis() as u64,
                     "postgres unreachable; retrying migrations"
                 );
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
             }
             Err(e) => return Err(e),
         }

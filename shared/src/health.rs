@@ -1,5 +1,6 @@
-//! `GET /health/live` and `GET /health/ready`, served by intake-api on its
-//! own router and by each worker on `HEALTH_ADDR`.
+//! `GET /health/live`, `GET /health/ready` and `GET /metrics`, served by
+//! intake-api on its own router and by each worker on `HEALTH_ADDR` (the
+//! worker runtime, [`crate::worker::run`], starts and stops that server).
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -10,12 +11,13 @@ use axum::{
     routing::get,
     Json, Router,
 };
-use serde_json::json;
+use serde::Serialize;
 use sqlx::PgPool;
+use utoipa::ToSchema;
 
 use crate::{
     broker::{
-        topology::{dead_letter_queue, NOTIFICATION_QUEUE, REGISTRATION_QUEUE},
+        topology::{dead_letter_queue, WORK_QUEUES},
         Broker,
     },
     metrics::{metrics, Metrics},
@@ -36,11 +38,43 @@ pub fn router(probes: Probes) -> Router {
         .with_state(probes)
 }
 
-async fn live() -> Json<serde_json::Value> {
-    Json(json!({"success": true, "status": "live"}))
+/// `GET /health/live`: the process answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Live {
+    #[schema(example = true)]
+    pub success: bool,
+    #[schema(example = "live")]
+    pub status: &'static str,
 }
 
-async fn ready(State(p): State<Probes>) -> (StatusCode, Json<serde_json::Value>) {
+/// `GET /health/ready`: whether Postgres and RabbitMQ are reachable (503
+/// when either is not).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ready {
+    pub success: bool,
+    /// `ready` or `not ready`.
+    #[schema(example = "ready")]
+    pub message: &'static str,
+    pub checks: Checks,
+    /// Always `{}`: the envelope's field-error map.
+    #[schema(value_type = Object)]
+    pub errors: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Checks {
+    pub postgres: bool,
+    pub rabbitmq: bool,
+}
+
+async fn live() -> Json<Live> {
+    Json(Live {
+        success: true,
+        status: "live",
+    })
+}
+
+async fn ready(State(p): State<Probes>) -> (StatusCode, Json<Ready>) {
     let postgres = sqlx::query("SELECT 1").execute(&p.db).await.is_ok();
     let rabbitmq = p.broker.is_reachable().await;
     let ok = postgres && rabbitmq;
@@ -49,20 +83,20 @@ async fn ready(State(p): State<Probes>) -> (StatusCode, Json<serde_json::Value>)
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({
-        "success": ok,
-        "message": if ok { "ready" } else { "not ready" },
-        "checks": {"postgres": postgres, "rabbitmq": rabbitmq},
-        "errors": {},
-    });
+    let body = Ready {
+        success: ok,
+        message: if ok { "ready" } else { "not ready" },
+        checks: Checks { postgres, rabbitmq },
+        errors: serde_json::Map::new(),
+    };
     (status, Json(body))
 }
 
 /// The process's metrics, with queue depths read now.
 async fn render_metrics(State(p): State<Probes>) -> impl IntoResponse {
     let m = metrics();
-    for queue in [REGISTRATION_QUEUE, NOTIFICATION_QUEUE] {
-        for name in [queue.to_owned(), dead_letter_queue(queue)] {
+    for queue in &WORK_QUEUES {
+        for name in [queue.name.to_owned(), dead_letter_queue(queue.name)] {
             if let Ok(Ok(depth)) =
                 tokio::time::timeout(Duration::from_secs(2), p.broker.queue_depth(&name)).await
             {

@@ -1,29 +1,50 @@
-//! Waiting out an outage in place: an operation whose dependency is down
-//! is tried again with capped exponential backoff until it gets through or
-//! the service shuts down. The message being handled stays in hand, so an
+//! Trying again: [`Backoff`], the one capped exponential backoff every
+//! retry loop uses (reconnects, requeues, SMTP, recording a delivery,
+//! migrations), and [`while_unavailable`], which waits out an outage in
+//! place. The message being handled stays in hand while it waits, so an
 //! outage never spends its delivery budget.
 
 use std::{future::Future, time::Duration};
 
 use crate::shutdown::Shutdown;
 
-const FIRST: Duration = Duration::from_millis(200);
-const CAP: Duration = Duration::from_secs(30);
+/// Capped exponential backoff: `first`, twice that, four times that, …
+/// never more than `cap`. The default runs 200 ms, 400 ms, … up to 30 s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    first: Duration,
+    cap: Duration,
+    attempt: u32,
+}
 
-/// Capped exponential backoff: 200 ms, 400 ms, … up to 30 s. Shared by
-/// [`while_unavailable`] and the consume loop's reconnects and requeues.
-#[derive(Default)]
-pub(crate) struct Backoff(u32);
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::new(Duration::from_millis(200), Duration::from_secs(30))
+    }
+}
 
 impl Backoff {
-    pub(crate) fn for_attempt(attempt: u64) -> Duration {
-        let exp = u32::try_from(attempt.min(8)).unwrap_or(8);
-        (FIRST * 2u32.pow(exp)).min(CAP)
+    pub const fn new(first: Duration, cap: Duration) -> Self {
+        Self {
+            first,
+            cap,
+            attempt: 0,
+        }
     }
 
-    pub(crate) fn next_delay(&mut self) -> Duration {
-        let d = Self::for_attempt(u64::from(self.0));
-        self.0 = self.0.saturating_add(1);
+    /// The wait before retry number `attempt` (0 for the first retry),
+    /// whatever came before: for a count the broker keeps, such as a
+    /// message's deliveries.
+    pub fn delay(&self, attempt: u64) -> Duration {
+        // 2^31 times any first delay is past every cap worth having.
+        let exp = u32::try_from(attempt.min(31)).unwrap_or(31);
+        self.first.saturating_mul(2u32.pow(exp)).min(self.cap)
+    }
+
+    /// The wait before the next retry of a loop; each call doubles it.
+    pub fn next_delay(&mut self) -> Duration {
+        let d = self.delay(u64::from(self.attempt));
+        self.attempt = self.attempt.saturating_add(1);
         d
     }
 }
@@ -59,14 +80,64 @@ mod tests {
 
     use super::*;
 
+    const MS: Duration = Duration::from_millis(1);
+
     #[test]
-    fn backoff_doubles_and_is_capped() {
-        let delays: Vec<u128> = (0..12)
-            .map(|n| Backoff::for_attempt(n).as_millis())
-            .collect();
-        assert_eq!(&delays[..4], &[200, 400, 800, 1600]);
-        assert!(delays.iter().all(|&d| d <= 30_000));
-        assert_eq!(delays[11], 30_000);
+    fn backoff_doubles_from_its_first_delay_up_to_its_cap() {
+        let cases: [(Backoff, &[u64]); 4] = [
+            (
+                Backoff::default(),
+                &[
+                    200, 400, 800, 1_600, 3_200, 6_400, 12_800, 25_600, 30_000, 30_000,
+                ],
+            ),
+            (
+                Backoff::new(500 * MS, Duration::from_secs(60)),
+                &[
+                    500, 1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000,
+                ],
+            ),
+            (
+                Backoff::new(200 * MS, Duration::from_secs(5)),
+                &[200, 400, 800, 1_600, 3_200, 5_000, 5_000],
+            ),
+            (Backoff::new(300 * MS, 100 * MS), &[100, 100]),
+        ];
+        for (backoff, want) in cases {
+            let mut running = backoff;
+            for (attempt, &ms) in want.iter().enumerate() {
+                let attempt = attempt as u64;
+                assert_eq!(
+                    backoff.delay(attempt),
+                    Duration::from_millis(ms),
+                    "{backoff:?} #{attempt}"
+                );
+                assert_eq!(
+                    running.next_delay(),
+                    Duration::from_millis(ms),
+                    "{backoff:?} next #{attempt}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn backoff_stays_at_its_cap_however_long_it_runs() {
+        let day = Duration::from_secs(86_400);
+        let cases = [
+            (Backoff::default(), Duration::from_secs(30)),
+            (
+                Backoff::new(MS, Duration::from_secs(60)),
+                Duration::from_secs(60),
+            ),
+            // No cap to speak of: doubling stops at 2^31, without overflow.
+            (Backoff::new(day, Duration::MAX), day * (1 << 31)),
+        ];
+        for (backoff, want) in cases {
+            for attempt in [40, 1_000, u64::MAX] {
+                assert_eq!(backoff.delay(attempt), want, "{backoff:?} #{attempt}");
+            }
+        }
     }
 
     #[tokio::test(start_paused = true)]

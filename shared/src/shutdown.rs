@@ -1,5 +1,7 @@
 //! One shutdown signal for a whole service: SIGTERM or Ctrl-C flips it, and
-//! every loop that holds work (the HTTP server, each consumer) watches it.
+//! every loop that holds work (the HTTP server, each consumer, every wait
+//! between retries) watches it; [`drain_within`] bounds how long the
+//! in-flight work may take once it has flipped.
 
 use tokio::sync::watch;
 
@@ -42,8 +44,9 @@ impl Shutdown {
         let _ = self.0.wait_for(|stop| *stop).await;
     }
 
-    /// Sleeps for `delay`, or until shutdown if that comes first.
-    pub(crate) async fn sleep(&self, delay: std::time::Duration) {
+    /// Sleeps for `delay`, or until shutdown if that comes first: the wait
+    /// between two tries, which a stopping service should not sit out.
+    pub async fn sleep(&self, delay: std::time::Duration) {
         tokio::select! {
             () = tokio::time::sleep(delay) => {},
             () = self.clone().wait() => {},

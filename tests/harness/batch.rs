@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::{stream, StreamExt};
 use serde_json::{json, Value};
 
-use crate::{stack::status_url, unique_example, Stack};
+use crate::{requests::status_url, unique_example, Stack};
 
 /// The registrations of one scenario. About one in five reuses an earlier
 /// registration's email (in upper case) or its phone number (written with

@@ -9,7 +9,7 @@ use tokio::sync::{Mutex, MutexGuard};
 use uuid::Uuid;
 
 use crate::{
-    servers::{amqp_base_url, services_script, smtp_host_port},
+    servers::{servers, services_script},
     Stack, StackOptions, TEST_PHI_KEY,
 };
 
@@ -88,7 +88,7 @@ impl BrokerOutage {
 
 /// The broker's AMQP address, from `TEST_AMQP_URL` as the stacks use it.
 fn amqp_addr() -> String {
-    let url = amqp_base_url();
+    let url = &servers().amqp_url;
     let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
     let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
     rest.split('/').next().unwrap_or(rest).to_owned()
@@ -96,8 +96,7 @@ fn amqp_addr() -> String {
 
 /// Where the shared SMTP sink listens.
 pub fn smtp_sink() -> SocketAddr {
-    let (host, port) = smtp_host_port();
-    format!("{host}:{port}").parse().unwrap()
+    servers().smtp_addr().parse().unwrap()
 }
 
 /// A `registration.requested.v1` body sealed with `key` (base64), as intake-api would.
@@ -220,13 +219,10 @@ pub const SENT_EMAILS: &str = "SELECT count(*) FROM notification_deliveries WHER
 /// Requests recorded by intake-api.
 pub const ALL_REQUESTS: &str = "SELECT count(*) FROM registration_requests";
 
-/// A stack with cheap bcrypt, so that a batch drains in seconds, and no
-/// per-client rate limit (a whole batch comes from one address).
+/// A stack with cheap bcrypt, so that a batch drains in seconds (no stack
+/// has a rate limit: a whole batch comes from one address).
 pub async fn start(env: Vec<(&'static str, String)>) -> Stack {
-    let mut all = vec![
-        ("BCRYPT_ROUNDS", "4".to_owned()),
-        ("REGISTER_RATE_LIMIT_PER_CLIENT", "1000000".to_owned()),
-    ];
+    let mut all = vec![("BCRYPT_ROUNDS", "4".to_owned())];
     all.extend(env);
     Stack::start_with(StackOptions { env: all }).await
 }

@@ -1,6 +1,18 @@
-//! The end-to-end harness: each test gets its own Postgres database and
-//! RabbitMQ vhost, and the three real binaries (built beforehand by the
-//! README's test command) running against them and the shared SMTP sink.
+//! The end-to-end harness (the `e2e` library): each test gets a [`Stack`]
+//! of its own, i.e. a Postgres database and RabbitMQ vhost, and the three
+//! real binaries (built beforehand by the README's test command) running
+//! against them and the shared SMTP sink. The stack kit (`stack-kit/`, the
+//! same one `bench/` uses) makes the database and vhost and runs the
+//! processes; this crate adds what tests need on top:
+//!
+//! - `stack.rs`, `requests.rs`: [`Stack`], its services and what a test asks of it;
+//! - `servers.rs`: the shared servers from `TEST_*`, and the built binaries;
+//! - `body.rs`, `batch.rs`, `accounts.rs`: registrations, batches, accounts;
+//! - `mail.rs`, `evidence.rs`, `settle.rs`: the SMTP sink, logs, and the
+//!   checks after a fault; `faults.rs`, `proxy.rs`: the faults themselves.
+//!
+//! The tests themselves are two binaries (see `Cargo.toml`): `system/`,
+//! whose tests run in parallel, and `faults.rs`, one scenario at a time.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,6 +23,7 @@ mod evidence;
 pub mod faults;
 mod mail;
 mod proxy;
+mod requests;
 mod servers;
 mod settle;
 mod stack;
@@ -22,7 +35,8 @@ pub use mail::{Email, Inbox};
 pub use proxy::TcpProxy;
 pub use servers::{binary_path, free_port};
 pub use settle::{settle, Report};
-pub use stack::{Service, Stack, StackOptions};
+pub use stack::{Stack, StackOptions};
+pub use stack_kit::Service;
 
 use std::{future::Future, time::Duration};
 

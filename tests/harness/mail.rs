@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::servers::maildev_url;
+use crate::servers::servers;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Email {
@@ -42,7 +42,7 @@ pub struct Inbox {
 impl Inbox {
     pub fn from_env() -> Self {
         Self {
-            base: maildev_url(),
+            base: servers().maildev_url.clone(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()

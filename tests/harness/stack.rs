@@ -1,47 +1,29 @@
-//! One isolated system under test: a fresh database and vhost, and the three
-//! binaries started against them with their output captured to files.
+//! One isolated system under test: a [`Sandbox`] (a fresh database and
+//! vhost), and the three binaries started against it by the stack kit with
+//! their output captured to `target/e2e-logs/<id>/`. Dropping the stack
+//! kills every process and removes the sandbox, keeping a failed test's
+//! database for a post-mortem. What a test asks of the running stack
+//! (register, status, AMQP) is in `requests.rs`.
 
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
-    process::{ExitStatus, Stdio},
+    process::ExitStatus,
     time::Duration,
 };
 
-use serde_json::Value;
 use sqlx::PgPool;
-use tokio::process::{Child, Command};
+use stack_kit::{Launch, Process, Sandbox, Service, ServiceEnv};
 
 use crate::{
-    eventually,
-    servers::{
-        self, binary_path, create_database, create_vhost, free_port, repo_root, smtp_host_port,
-    },
+    servers::{binaries, free_port, must, repo_root, servers},
     TEST_PHI_KEY,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Service {
-    Intake,
-    Registration,
-    Notification,
-}
-
-impl Service {
-    pub const ALL: [Service; 3] = [
-        Service::Intake,
-        Service::Registration,
-        Service::Notification,
-    ];
-
-    pub fn binary(self) -> &'static str {
-        match self {
-            Self::Intake => "intake-api",
-            Self::Registration => "registration-worker",
-            Self::Notification => "notification-worker",
-        }
-    }
-}
+/// Debug for our crates, quieter for the libraries: tests read the logs.
+const RUST_LOG: &str = "debug,sqlx=info,lapin=info,amq_protocol=info,hyper=info";
+/// How long a service may take to become ready.
+const READY: Duration = Duration::from_secs(90);
 
 #[derive(Default)]
 pub struct StackOptions {
@@ -57,16 +39,15 @@ pub struct Stack {
     pub db: PgPool,
     pub http: reqwest::Client,
     log_dir: PathBuf,
-    env: HashMap<&'static str, String>,
-    health: HashMap<Service, String>,
-    children: HashMap<Service, Child>,
-    extras: Vec<Extra>,
-}
-
-/// A further instance of a worker, beside the one `children` holds.
-struct Extra {
-    service: Service,
-    child: Option<Child>,
+    env: ServiceEnv,
+    /// Each worker's health port, kept across restarts.
+    health_ports: HashMap<Service, u16>,
+    children: HashMap<Service, Process>,
+    /// Further instances of workers, beside the ones `children` holds.
+    extras: Vec<(Service, Option<Process>)>,
+    /// Held for its `Drop`; last, so that it is removed after every
+    /// process is killed.
+    _sandbox: Sandbox,
 }
 
 impl Stack {
@@ -76,61 +57,27 @@ impl Stack {
 
     pub async fn start_with(options: StackOptions) -> Self {
         let id = format!("e2e_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        let (database_url, amqp_url) = tokio::join!(create_database(&id), create_vhost(&id));
-        let (smtp_host, smtp_port) = smtp_host_port();
-        let port = free_port();
-        let base_url = format!("http://127.0.0.1:{port}");
-        let mut env: HashMap<&'static str, String> = HashMap::from([
-            ("APP_ENV", "test".into()),
-            ("DATABASE_URL", database_url.clone()),
-            ("AMQP_URL", amqp_url.clone()),
-            ("SMTP_HOST", smtp_host),
-            ("SMTP_PORT", smtp_port),
-            ("SMTP_TLS", "none".into()),
-            (
-                "SMTP_FROM",
-                "Patient Registration <no-reply@example.com>".into(),
-            ),
-            ("PUBLIC_BASE_URL", base_url.clone()),
-            ("BIND_ADDR", format!("127.0.0.1:{port}")),
-            ("PHI_ENCRYPTION_KEY", TEST_PHI_KEY.into()),
-            (
-                "JWT_SECRET",
-                "test-jwt-secret-that-is-long-enough-to-pass".into(),
-            ),
-            // Tests send bursts from one address; the limits have their own tests.
-            ("REGISTER_RATE_LIMIT_PER_CLIENT", "1000000".into()),
-            (
-                "RUST_LOG",
-                "debug,sqlx=info,lapin=info,amq_protocol=info,hyper=info".into(),
-            ),
-        ]);
-        env.extend(options.env);
+        let sandbox = must(Sandbox::create(servers(), &id).await);
+        let mut env = ServiceEnv::new(servers(), &sandbox, free_port(), TEST_PHI_KEY);
+        env.set("RUST_LOG", RUST_LOG).extend(options.env);
         let log_dir = repo_root().join("target/e2e-logs").join(&id);
         std::fs::create_dir_all(&log_dir).unwrap();
-        let health = HashMap::from([
-            (Service::Intake, base_url.clone()),
-            (
-                Service::Registration,
-                format!("http://127.0.0.1:{}", free_port()),
-            ),
-            (
-                Service::Notification,
-                format!("http://127.0.0.1:{}", free_port()),
-            ),
-        ]);
         let mut stack = Self {
-            db: PgPool::connect(&database_url).await.unwrap(),
+            db: PgPool::connect(&sandbox.database_url).await.unwrap(),
             http: reqwest::Client::new(),
             id,
-            base_url,
-            amqp_url,
-            database_url,
+            base_url: env.base_url(),
+            amqp_url: sandbox.amqp_url.clone(),
+            database_url: sandbox.database_url.clone(),
             log_dir,
             env,
-            health,
+            health_ports: HashMap::from([
+                (Service::Registration, free_port()),
+                (Service::Notification, free_port()),
+            ]),
             children: HashMap::new(),
             extras: Vec::new(),
+            _sandbox: sandbox,
         };
         for service in Service::ALL {
             stack.spawn(service);
@@ -143,69 +90,35 @@ impl Stack {
 
     /// Starts (or restarts) one service.
     pub fn spawn(&mut self, service: Service) {
-        let child = self.command(service, &self.log_path(service), &self.health[&service]);
-        self.children.insert(service, child);
+        let process = self.launch(service, &self.log_path(service));
+        self.children.insert(service, process);
     }
 
-    fn command(&self, service: Service, log: &Path, health: &str) -> Child {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .unwrap();
-        let mut cmd = Command::new(binary_path(service.binary()));
-        cmd.env_clear()
-            .envs(&self.env)
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .kill_on_drop(true);
-        if service != Service::Intake {
-            cmd.env("HEALTH_ADDR", health.trim_start_matches("http://"));
-        }
-        cmd.spawn().unwrap()
+    fn launch(&self, service: Service, log: &Path) -> Process {
+        must(binaries().spawn(Launch {
+            service,
+            env: &self.env,
+            log,
+            health_port: self.health_ports.get(&service).copied(),
+        }))
     }
 
+    /// Waits until a started service answers `/health/ready`; panics with
+    /// its log's path if it exits first.
     pub async fn wait_ready(&self, service: Service) {
-        self.wait_url_ready(service, &self.health[&service]).await;
-    }
-
-    async fn wait_url_ready(&self, service: Service, health: &str) {
-        let url = format!("{health}/health/ready");
-        eventually(
-            &format!("{} to be ready", service.binary()),
-            Duration::from_secs(90),
-            || async {
-                let ok = self
-                    .http
-                    .get(&url)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success());
-                ok.then_some(())
-            },
-        )
-        .await;
+        let process = self
+            .children
+            .get(&service)
+            .unwrap_or_else(|| panic!("{} is not running", service.binary()));
+        must(process.wait_ready(READY).await);
     }
 
     /// Sends SIGTERM to a service and waits up to `deadline` for it to exit.
     /// `None` if it was not running or did not exit in time (it is then
     /// killed). Start it again with [`Stack::spawn`].
     pub async fn terminate(&mut self, service: Service, deadline: Duration) -> Option<ExitStatus> {
-        let mut child = self.children.remove(&service)?;
-        let pid = child.id()?.to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .await
-            .unwrap();
-        assert!(sent.success(), "kill -TERM {pid} failed");
-        match tokio::time::timeout(deadline, child.wait()).await {
-            Ok(status) => status.ok(),
-            Err(_) => {
-                child.kill().await.ok();
-                None
-            }
-        }
+        let process = self.children.remove(&service)?;
+        must(process.terminate(deadline).await)
     }
 
     /// Starts one more instance of a worker beside the running one, with its
@@ -217,21 +130,20 @@ impl Stack {
             "only workers get extra instances"
         );
         let n = self.extras.len();
-        let health = format!("http://127.0.0.1:{}", free_port());
-        let child = self.command(service, &self.extra_log_path(service, n), &health);
-        self.extras.push(Extra {
+        let process = must(binaries().spawn(Launch {
             service,
-            child: Some(child),
-        });
-        self.wait_url_ready(service, &health).await;
+            env: &self.env,
+            log: &self.extra_log_path(service, n),
+            health_port: None,
+        }));
+        must(process.wait_ready(READY).await);
+        self.extras.push((service, Some(process)));
         n
     }
 
     /// Kills an extra instance (SIGKILL) and waits for it to exit.
     pub async fn stop_extra(&mut self, n: usize) -> Option<i32> {
-        let mut child = self.extras.get_mut(n)?.child.take()?;
-        child.kill().await.ok();
-        child.wait().await.ok().and_then(|s| s.code())
+        self.extras.get_mut(n)?.1.take()?.kill().await
     }
 
     fn extra_log_path(&self, service: Service, n: usize) -> PathBuf {
@@ -241,10 +153,10 @@ impl Stack {
 
     /// Everything an extra instance has written so far.
     pub fn extra_log(&self, n: usize) -> String {
-        let Some(extra) = self.extras.get(n) else {
+        let Some((service, _)) = self.extras.get(n) else {
             return String::new();
         };
-        std::fs::read_to_string(self.extra_log_path(extra.service, n)).unwrap_or_default()
+        std::fs::read_to_string(self.extra_log_path(*service, n)).unwrap_or_default()
     }
 
     /// Where this stack's service logs are.
@@ -254,12 +166,15 @@ impl Stack {
 
     /// Where a service answers `/health/*` and `/metrics`.
     pub fn health_url(&self, service: Service) -> String {
-        self.health[&service].clone()
+        match self.health_ports.get(&service) {
+            Some(port) => format!("http://127.0.0.1:{port}"),
+            None => self.base_url.clone(),
+        }
     }
 
     /// Changes one variable for services started from now on.
     pub fn set_env(&mut self, name: &'static str, value: impl Into<String>) {
-        self.env.insert(name, value.into());
+        self.env.set(name, value);
     }
 
     /// Kills a service and starts it again with the current environment.
@@ -271,9 +186,7 @@ impl Stack {
 
     /// Kills a service (SIGKILL) and waits for it to exit.
     pub async fn stop(&mut self, service: Service) -> Option<i32> {
-        let mut child = self.children.remove(&service)?;
-        child.kill().await.ok();
-        child.wait().await.ok().and_then(|s| s.code())
+        self.children.remove(&service)?.kill().await
     }
 
     fn log_path(&self, service: Service) -> PathBuf {
@@ -292,97 +205,16 @@ impl Stack {
             .collect::<Vec<_>>()
             .join("\n")
     }
-
-    pub async fn register(&self, body: &Value) -> reqwest::Response {
-        self.register_with(body, &[]).await
-    }
-
-    /// Registers with extra request headers (`prefer`, `x-api-key`, ...).
-    pub async fn register_with(&self, body: &Value, headers: &[(&str, &str)]) -> reqwest::Response {
-        let mut request = self
-            .http
-            .post(format!("{}/api/v1/patient/register", self.base_url))
-            .json(body);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        request.send().await.unwrap()
-    }
-
-    /// Registers and returns the request id of the 202.
-    pub async fn register_accepted(&self, body: &Value) -> String {
-        let response = self.register(body).await;
-        assert_eq!(response.status(), 202, "{:?}", response.text().await);
-        let json: Value = response.json().await.unwrap();
-        json["data"]["request_id"].as_str().unwrap().to_owned()
-    }
-
-    pub async fn status(&self, request_id: &str) -> (u16, Value) {
-        let response = self
-            .http
-            .get(status_url(&self.base_url, request_id))
-            .send()
-            .await
-            .unwrap();
-        (response.status().as_u16(), response.json().await.unwrap())
-    }
-
-    /// Polls a request's status until it is no longer pending.
-    pub async fn settled(&self, request_id: &str) -> Value {
-        eventually(
-            "the registration to settle",
-            Duration::from_secs(90),
-            || async {
-                let (code, body) = self.status(request_id).await;
-                assert_eq!(code, 200, "{body}");
-                (body["data"]["status"] != "pending").then_some(body["data"].clone())
-            },
-        )
-        .await
-    }
-
-    /// Takes the next registration message off the request queue, as the
-    /// broker holds it (run with the registration worker stopped).
-    pub async fn take_request_message(&self) -> lapin::message::Delivery {
-        let conn = self.amqp().await;
-        let channel = conn.create_channel().await.unwrap();
-        channel
-            .basic_get(
-                "registration.requests".into(),
-                lapin::options::BasicGetOptions::default(),
-            )
-            .await
-            .unwrap()
-            .expect("a registration waits on the request queue")
-            .delivery
-    }
-
-    /// A raw AMQP connection to this stack's vhost.
-    pub async fn amqp(&self) -> lapin::Connection {
-        lapin::Connection::connect(&self.amqp_url, lapin::ConnectionProperties::default())
-            .await
-            .unwrap()
-    }
 }
 
-/// Where a registration request's status is.
-pub(crate) fn status_url(base_url: &str, request_id: &str) -> String {
-    format!("{base_url}/api/v1/patient/registrations/{request_id}")
-}
-
-/// A finished test leaves nothing behind on the shared servers: its vhost
-/// goes (every vhost's quorum queues slow a broker restart), and so does its
-/// database unless the test failed (kept, with its logs, for a post-mortem).
+/// Every process is killed before the sandbox (the last field) is removed.
 impl Drop for Stack {
     fn drop(&mut self) {
-        for child in self.children.values_mut() {
-            let _ = child.start_kill();
+        for process in self.children.values() {
+            process.start_kill();
         }
-        for extra in &mut self.extras {
-            if let Some(child) = extra.child.as_mut() {
-                let _ = child.start_kill();
-            }
+        for process in self.extras.iter().filter_map(|(_, p)| p.as_ref()) {
+            process.start_kill();
         }
-        servers::remove(&self.id, std::thread::panicking());
     }
 }

@@ -15,7 +15,7 @@ use std::{
 
 use anyhow::Context;
 use shared::{
-    broker::{persistent_json, topology, BrokerError},
+    broker::BrokerError,
     domain::RegistrationBody,
     messages::{registration_context, RegistrationRequested, RegistrationRequestedV1},
 };
@@ -86,24 +86,13 @@ pub async fn accept(
             .keyring
             .seal_json(body, &registration_context(request_id)),
     });
-    let bytes = serde_json::to_vec(&message)
-        .context("encoding a message")
-        .map_err(ApiError::Internal)?;
-    let properties = persistent_json("registration.requested.v1", request_id, request_id);
-    let published = state
-        .broker
-        .publish(
-            topology::REGISTRATION_EXCHANGE,
-            topology::REGISTRATION_REQUESTED,
-            &bytes,
-            properties,
-        )
-        .await;
+    let published = state.broker.publish_message(&message).await;
     if let Err(e) = published {
         if let Err(db_err) = requests::mark_not_accepted(&state.db, request_id).await {
             tracing::error!(error = %db_err, "could not mark an unaccepted request as failed");
         }
         return Err(match e {
+            BrokerError::Encode(e) => ApiError::Internal(e.into()),
             BrokerError::Nacked => {
                 state.full_queue.refused();
                 ApiError::Overloaded

@@ -3,7 +3,10 @@
 use std::{net::SocketAddr, time::Duration};
 
 use secrecy::SecretString;
-use shared::config::{CommonConfig, ConfigError, Source, Vars};
+use shared::{
+    config::{CommonConfig, ConfigError, Source, Vars},
+    worker::ConsumerConfig,
+};
 
 /// How the SMTP connection is secured (`SMTP_TLS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,11 +31,9 @@ pub struct NotifierConfig {
     pub public_base_url: String,
     /// `VERIFICATION_TOKEN_TTL`, default 24 h.
     pub token_ttl: Duration,
-    /// `HEALTH_ADDR`, default `127.0.0.1:8002`.
-    pub health_addr: SocketAddr,
-    /// `WORKER_PREFETCH`, default 8.
-    pub prefetch: u16,
-    pub max_deliveries: u64,
+    /// `HEALTH_ADDR` (default `127.0.0.1:8002`), `WORKER_PREFETCH`
+    /// (default 8) and `MAX_DELIVERIES`.
+    pub consumer: ConsumerConfig,
 }
 
 impl NotifierConfig {
@@ -47,9 +48,11 @@ impl NotifierConfig {
                 .to_owned(),
             token_ttl: vars
                 .duration_or("VERIFICATION_TOKEN_TTL", Duration::from_secs(24 * 3600))?,
-            health_addr: vars.parse_or("HEALTH_ADDR", SocketAddr::from(([127, 0, 0, 1], 8002)))?,
-            prefetch: vars.parse_or("WORKER_PREFETCH", 8)?,
-            max_deliveries: vars.parse_or("MAX_DELIVERIES", 5)?,
+            consumer: ConsumerConfig::from_vars(
+                &vars,
+                SocketAddr::from(([127, 0, 0, 1], 8002)),
+                8,
+            )?,
             common,
         })
     }

@@ -1,20 +1,22 @@
 //! What happens to one patient event (`patient.created` or a resend
-//! request): issue a fresh token, revoking earlier ones, and email it. A
-//! redelivered event finds its delivery recorded and sends nothing; an SMTP
-//! outage is waited out with backoff while the event is held, never dropped.
+//! request): the notification worker's [`Handler`]. It issues a fresh
+//! token, revoking earlier ones, and emails it. A redelivered event finds
+//! its delivery recorded and sends nothing; an event another worker is
+//! sending is waited for; an SMTP outage is waited out with backoff while
+//! the event is held, never dropped.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::time::Duration;
 
 use shared::{
-    broker::{Incoming, Outcome},
+    broker::topology::NOTIFICATION_QUEUE,
     messages::PatientEvent,
     metrics::metrics,
-    retry,
+    retry::Backoff,
     shutdown::Shutdown,
     token::VerificationToken,
+    worker::{Failure, Handler},
 };
 use sqlx::PgPool;
-use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::{
@@ -27,30 +29,9 @@ pub struct Notifier {
     pub mailer: Mailer,
     pub public_base_url: String,
     pub token_ttl: Duration,
-    pub max_deliveries: u64,
     pub shutdown: Shutdown,
     /// This process's id in the claims it holds.
     pub holder: Uuid,
-    pub in_process: InProcess,
-}
-
-/// Event ids being handled by this process, one task at a time each.
-#[derive(Default)]
-pub struct InProcess(std::sync::Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>);
-
-impl InProcess {
-    async fn turn(&self, event_id: Uuid) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = {
-            let mut map = self
-                .0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            // Forget locks nobody holds or waits for.
-            map.retain(|_, l| Arc::strong_count(l) > 1);
-            Arc::clone(map.entry(event_id).or_default())
-        };
-        lock.lock_owned().await
-    }
 }
 
 /// Renews a claim's lease every [`store::RENEW_EVERY`] until dropped, so
@@ -78,96 +59,19 @@ impl Drop for LeaseKeeper {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-enum Failure {
-    #[error("poison message: {0}")]
-    Poison(&'static str),
-    #[error("transient: {0}")]
-    Transient(String),
-    /// Postgres is unreachable: wait in place without spending the
-    /// delivery budget.
-    #[error("unavailable: {0}")]
-    Unavailable(String),
-    /// Another worker holds the event: look again when its lease would
-    /// run out (it is renewed while the holder lives).
-    #[error("another worker is sending this email")]
-    Busy(Duration),
-}
+/// SMTP is retried from half a second up to a minute apart.
+const SMTP_BACKOFF: Backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(60));
+/// Recording a sent email is tried this many times, up to 5 s apart.
+const RECORD_TRIES: u32 = 10;
+const RECORD_BACKOFF: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+/// Past another holder's lease, before looking again.
+const LEASE_MARGIN: Duration = Duration::from_millis(250);
 
-impl From<sqlx::Error> for Failure {
-    fn from(e: sqlx::Error) -> Self {
-        if shared::db::is_transient(&e) {
-            Self::Unavailable(format!("database: {e}"))
-        } else {
-            Self::Transient(format!("database: {e}"))
-        }
-    }
-}
+impl Handler for Notifier {
+    type Message = PatientEvent;
+    const QUEUE: &'static str = NOTIFICATION_QUEUE;
 
-const MAX_SMTP_BACKOFF: Duration = Duration::from_secs(60);
-
-impl Notifier {
-    pub async fn handle(&self, incoming: Incoming) -> Outcome {
-        let decoded = serde_json::from_slice::<PatientEvent>(&incoming.body);
-        let span = tracing::info_span!(
-            "patient_event",
-            request_id = decoded
-                .as_ref()
-                .ok()
-                .map(|e| tracing::field::display(e.correlation_id())),
-            delivery = incoming.delivery_count
-        );
-        async {
-            let Ok(event) = decoded else {
-                tracing::error!("dead-lettering an undecodable event");
-                return Outcome::DeadLetter;
-            };
-            if incoming.delivery_count >= self.max_deliveries {
-                tracing::error!("dead-lettering an event delivered too many times");
-                return Outcome::DeadLetter;
-            }
-            match self.process_patiently(&event).await {
-                Ok(()) => Outcome::Ack,
-                Err(Failure::Poison(reason)) => {
-                    tracing::error!(reason, "dead-lettering an event");
-                    Outcome::DeadLetter
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "event not handled for now; will retry");
-                    Outcome::Retry
-                }
-            }
-        }
-        .instrument(span)
-        .await
-    }
-
-    /// Processes, waiting out outages and other workers' claims in place.
-    async fn process_patiently(&self, event: &PatientEvent) -> Result<(), Failure> {
-        // Twin deliveries of one event in this process take turns: a
-        // process may retake its own claim, so it must not race itself.
-        let _turn = self.in_process.turn(event.event_id()).await;
-        let unavailable = |e: &Failure| matches!(e, Failure::Unavailable(_));
-        loop {
-            match retry::while_unavailable(&self.shutdown, unavailable, || self.process(event))
-                .await
-            {
-                Err(Failure::Busy(lease_left)) if !self.shutdown.is_triggered() => {
-                    tracing::info!(
-                        wait_ms = lease_left.as_millis() as u64,
-                        "another worker holds this email; waiting"
-                    );
-                    tokio::select! {
-                        _ = tokio::time::sleep(lease_left + Duration::from_millis(250)) => {},
-                        _ = self.shutdown.clone().wait() => {},
-                    }
-                }
-                other => return other,
-            }
-        }
-    }
-
-    async fn process(&self, event: &PatientEvent) -> Result<(), Failure> {
+    async fn handle(&self, event: &PatientEvent) -> Result<(), Failure> {
         let (event_id, patient_id) = (event.event_id(), event.patient_id());
         let Some((email, first_name, verified)) = store::recipient(&self.db, patient_id).await?
         else {
@@ -184,7 +88,12 @@ impl Notifier {
                 return Ok(());
             }
             // Wait in place: the holder finishes, or its lease runs out.
-            Claim::Busy(lease_left) => return Err(Failure::Busy(lease_left)),
+            Claim::Busy(lease_left) => {
+                return Err(Failure::Busy {
+                    reason: "another worker holds this email",
+                    wait: lease_left + LEASE_MARGIN,
+                })
+            }
         }
         let lease = LeaseKeeper::spawn(self.db.clone(), event_id, self.holder);
         let recipient = Recipient {
@@ -199,21 +108,34 @@ impl Notifier {
             return Err(e);
         }
         tracing::info!("verification email sent");
-        // The email is out: recording it must not fail lightly, or a retry
-        // would send a second one.
-        let mut delay = Duration::from_millis(200);
-        for attempt in 1.. {
+        self.record_sent(event_id).await
+    }
+
+    /// Twin deliveries of one event take turns: this process may retake
+    /// its own claim, so it must not race itself.
+    fn turn_key(&self, event: &PatientEvent) -> Option<Uuid> {
+        Some(event.event_id())
+    }
+}
+
+impl Notifier {
+    /// The email is out: recording it must not fail lightly, or a retry
+    /// would send a second one. So it is tried [`RECORD_TRIES`] times, and
+    /// a shutdown does not cut the waits short.
+    async fn record_sent(&self, event_id: Uuid) -> Result<(), Failure> {
+        let mut backoff = RECORD_BACKOFF;
+        let mut tries = 1;
+        loop {
             match store::mark_sent(&self.db, event_id).await {
-                Ok(()) => break,
-                Err(e) if attempt < 10 => {
+                Ok(()) => return Ok(()),
+                Err(e) if tries < RECORD_TRIES => {
                     tracing::warn!(error = %e, "could not record the delivery; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
+                    tokio::time::sleep(backoff.next_delay()).await;
+                    tries += 1;
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(())
     }
 
     /// A fresh token (earlier ones revoked) and the email that carries it.
@@ -238,7 +160,7 @@ impl Notifier {
         to: &Recipient<'_>,
         token: &VerificationToken,
     ) -> Result<(), Failure> {
-        let mut delay = Duration::from_millis(500);
+        let mut backoff = SMTP_BACKOFF;
         loop {
             match self
                 .mailer
@@ -251,17 +173,14 @@ impl Notifier {
                 }
                 Err(e) => {
                     metrics().emails_failed.inc();
+                    let delay = backoff.next_delay();
                     tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "SMTP send failed");
                     if self.shutdown.is_triggered() {
                         return Err(Failure::Transient(
                             "shutting down with SMTP unavailable".into(),
                         ));
                     }
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {},
-                        _ = self.shutdown.clone().wait() => {},
-                    }
-                    delay = (delay * 2).min(MAX_SMTP_BACKOFF);
+                    self.shutdown.sleep(delay).await;
                 }
             }
         }

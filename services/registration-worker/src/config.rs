@@ -2,51 +2,36 @@
 
 use std::net::SocketAddr;
 
-use shared::config::{AppEnv, CommonConfig, ConfigError, Source, Vars};
-
-/// The lowest bcrypt cost allowed outside `APP_ENV=test`.
-pub const MIN_BCRYPT_COST: u32 = 12;
+use shared::{
+    config::{CommonConfig, ConfigError, Source, Vars},
+    password::bcrypt_cost,
+    worker::ConsumerConfig,
+};
 
 pub struct WorkerConfig {
     pub common: CommonConfig,
-    /// `BCRYPT_ROUNDS`, default 12.
+    /// `BCRYPT_ROUNDS`, default 12 (see [`bcrypt_cost`]).
     pub bcrypt_cost: u32,
-    /// `HEALTH_ADDR`, default `127.0.0.1:8001`.
-    pub health_addr: SocketAddr,
-    /// `WORKER_PREFETCH`: unacked messages in hand (and hashes in flight).
-    pub prefetch: u16,
-    /// `MAX_DELIVERIES`: after this many deliveries a message is dead-lettered
-    /// and its request marked failed.
-    pub max_deliveries: u64,
+    /// `HEALTH_ADDR` (default `127.0.0.1:8001`), `WORKER_PREFETCH` (unacked
+    /// messages in hand, and so hashes in flight: default 2 × cores) and
+    /// `MAX_DELIVERIES` (then the message is dead-lettered and its request
+    /// marked failed).
+    pub consumer: ConsumerConfig,
 }
 
 impl WorkerConfig {
     pub fn from_env(source: &dyn Source) -> Result<Self, ConfigError> {
         let vars = Vars(source);
         let common = CommonConfig::from_vars(&vars)?;
-        let bcrypt_cost: u32 = vars.parse_or("BCRYPT_ROUNDS", MIN_BCRYPT_COST)?;
-        if !(4..=31).contains(&bcrypt_cost) {
-            return Err(ConfigError::new(
-                "BCRYPT_ROUNDS",
-                "must be between 4 and 31",
-            ));
-        }
-        if bcrypt_cost < MIN_BCRYPT_COST && common.app_env != AppEnv::Test {
-            return Err(ConfigError::new(
-                "BCRYPT_ROUNDS",
-                format!("must be at least {MIN_BCRYPT_COST} (lower values are allowed only with APP_ENV=test)"),
-            ));
-        }
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let prefetch = vars.parse_or("WORKER_PREFETCH", u16::try_from(cores * 2).unwrap_or(4))?;
-        if prefetch == 0 {
-            return Err(ConfigError::new("WORKER_PREFETCH", "must be at least 1"));
-        }
+        let prefetch = u16::try_from(cores * 2).unwrap_or(4);
         Ok(Self {
-            bcrypt_cost,
-            health_addr: vars.parse_or("HEALTH_ADDR", SocketAddr::from(([127, 0, 0, 1], 8001)))?,
-            prefetch,
-            max_deliveries: vars.parse_or("MAX_DELIVERIES", 5)?,
+            bcrypt_cost: bcrypt_cost(&vars, common.app_env)?,
+            consumer: ConsumerConfig::from_vars(
+                &vars,
+                SocketAddr::from(([127, 0, 0, 1], 8001)),
+                prefetch,
+            )?,
             common,
         })
     }

@@ -1,7 +1,8 @@
-//! The consume loop shared by both workers: manual acks, a small prefetch,
-//! one task per delivery, reconnect with backoff, and a drain on shutdown.
-//! The handler decides an [`Outcome`]; only this loop acks or rejects, and
-//! only after the handler has finished (its effects are durable by then).
+//! The consume loop under every worker (see [`crate::worker`]): manual
+//! acks, a small prefetch, one task per delivery, reconnect with backoff,
+//! and a drain on shutdown. The handler decides an [`Outcome`]; only this
+//! loop acks or rejects, and only after the handler has finished (its
+//! effects are durable by then).
 
 use std::{future::Future, sync::Arc};
 
@@ -132,7 +133,7 @@ where
                             Outcome::DeadLetter => delivery.acker.reject(BasicRejectOptions { requeue: false }).await,
                             Outcome::Retry => {
                                 // Back off before requeueing, unless we are stopping.
-                                shutdown.sleep(Backoff::for_attempt(count)).await;
+                                shutdown.sleep(Backoff::default().delay(count)).await;
                                 delivery.acker.reject(BasicRejectOptions { requeue: true }).await
                             }
                         };

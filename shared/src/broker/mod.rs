@@ -1,8 +1,11 @@
 //! RabbitMQ plumbing: a lazily connecting [`Broker`] with a pool of
 //! connections (deadpool-lapin) and a pool of confirm-mode channels on top,
-//! the durable topology, confirmed publishing and the consume loop.
+//! the durable topology, each message [`Contract`]'s place in it, confirmed
+//! publishing (typed with [`Broker::publish_message`], raw bytes with
+//! [`Broker::publish`]) and the consume loop.
 
 mod consumer;
+mod contract;
 mod properties;
 mod publisher;
 pub mod topology;
@@ -14,6 +17,7 @@ use publisher::ChannelManager;
 use secrecy::{ExposeSecret, SecretString};
 
 pub use consumer::{consume, Incoming, Outcome};
+pub use contract::Contract;
 pub use properties::{header_str, persistent_json};
 pub use topology::Topology;
 
@@ -29,6 +33,8 @@ pub enum BrokerError {
     Unroutable,
     #[error("the broker did not confirm in time")]
     Timeout,
+    #[error("the message could not be encoded: {0}")]
+    Encode(#[from] serde_json::Error),
 }
 
 /// A pool (of connections or channels) could not hand one out.

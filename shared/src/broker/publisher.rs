@@ -1,7 +1,9 @@
 //! Confirmed publishing over a pool of confirm-mode channels. A publish
 //! holds a channel only while it writes the message, then awaits its own
 //! confirm without it: a few channels carry many publishes in flight, and
-//! the broker confirms them in batches.
+//! the broker confirms them in batches. A [`Contract`] is published by
+//! itself; raw bytes (a dead letter being replayed) with their own
+//! properties.
 
 use std::{future::Future, time::Duration};
 
@@ -11,7 +13,7 @@ use lapin::{
     BasicProperties, Channel, Confirmation,
 };
 
-use super::{pool_error, Broker, BrokerError, Topology};
+use super::{persistent_json, pool_error, Broker, BrokerError, Contract, Topology};
 
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -60,8 +62,23 @@ impl Broker {
         self.channels.get().await.map_err(pool_error)
     }
 
-    /// Publishes one message (mandatory: an unroutable one is an error) and
-    /// waits for the broker's confirm that it is stored.
+    /// Publishes one message as persistent JSON, to its exchange with its
+    /// routing key and ids (see [`persistent_json`]), and waits for the
+    /// broker's confirm, as [`Broker::publish`] does.
+    pub async fn publish_message<M: Contract>(&self, message: &M) -> Result<(), BrokerError> {
+        let body = serde_json::to_vec(message)?;
+        let properties = persistent_json(
+            message.kind(),
+            message.message_id(),
+            message.correlation_id(),
+        );
+        self.publish(M::EXCHANGE, message.routing_key(), &body, properties)
+            .await
+    }
+
+    /// Publishes raw bytes with the given properties (mandatory: an
+    /// unroutable message is an error) and waits for the broker's confirm
+    /// that it is stored.
     pub async fn publish(
         &self,
         exchange: &str,

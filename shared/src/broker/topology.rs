@@ -27,6 +27,44 @@ pub fn dead_letter_queue(queue: &str) -> String {
     format!("{queue}.dlq")
 }
 
+/// A work queue and the bindings that feed it.
+#[derive(Debug)]
+pub struct WorkQueue {
+    pub name: &'static str,
+    pub exchange: &'static str,
+    /// Exact keys, no wildcards: on the topic exchange too, a message
+    /// lands here when its routing key is one of these.
+    pub routing_keys: &'static [&'static str],
+    /// Whether [`Topology::request_queue_max_length`] bounds it.
+    pub bounded: bool,
+}
+
+/// Every work queue, as [`Topology::declare`] makes it.
+pub const WORK_QUEUES: [WorkQueue; 2] = [
+    WorkQueue {
+        name: REGISTRATION_QUEUE,
+        exchange: REGISTRATION_EXCHANGE,
+        routing_keys: &[REGISTRATION_REQUESTED],
+        bounded: true,
+    },
+    WorkQueue {
+        name: NOTIFICATION_QUEUE,
+        exchange: EVENTS_EXCHANGE,
+        routing_keys: &[PATIENT_CREATED, VERIFICATION_REQUESTED],
+        bounded: false,
+    },
+];
+
+/// The work queues a message published to `exchange` with `routing_key`
+/// lands in.
+pub fn queues_for(exchange: &str, routing_key: &str) -> Vec<&'static str> {
+    WORK_QUEUES
+        .iter()
+        .filter(|q| q.exchange == exchange && q.routing_keys.contains(&routing_key))
+        .map(|q| q.name)
+        .collect()
+}
+
 /// Settings of the topology that operators may tune.
 #[derive(Debug, Clone)]
 pub struct Topology {
@@ -66,23 +104,8 @@ impl Topology {
             ch.exchange_declare(exchange.into(), kind, durable, none.clone())
                 .await?;
         }
-        // Each work queue: its exchange, the routing keys bound to it, and
-        // its length bound (only the request queue has one).
-        let work_queues: [(&str, &[&str], &str, Option<i64>); 2] = [
-            (
-                REGISTRATION_EXCHANGE,
-                &[REGISTRATION_REQUESTED],
-                REGISTRATION_QUEUE,
-                Some(self.request_queue_max_length),
-            ),
-            (
-                EVENTS_EXCHANGE,
-                &[PATIENT_CREATED, VERIFICATION_REQUESTED],
-                NOTIFICATION_QUEUE,
-                None,
-            ),
-        ];
-        for (exchange, keys, queue, max_length) in work_queues {
+        for work in &WORK_QUEUES {
+            let queue = work.name;
             let dlq = dead_letter_queue(queue);
             self.declare_queue(ch, &dlq, quorum()).await?;
             ch.queue_bind(
@@ -106,18 +129,21 @@ impl Topology {
                 "x-delivery-limit".into(),
                 AMQPValue::LongLongInt(self.delivery_limit),
             );
-            if let Some(max_length) = max_length {
-                args.insert("x-max-length".into(), AMQPValue::LongLongInt(max_length));
+            if work.bounded {
+                args.insert(
+                    "x-max-length".into(),
+                    AMQPValue::LongLongInt(self.request_queue_max_length),
+                );
                 args.insert(
                     "x-overflow".into(),
                     AMQPValue::LongString("reject-publish".into()),
                 );
             }
             self.declare_queue(ch, queue, args).await?;
-            for &key in keys {
+            for &key in work.routing_keys {
                 ch.queue_bind(
                     queue.into(),
-                    exchange.into(),
+                    work.exchange.into(),
                     key.into(),
                     QueueBindOptions::default(),
                     none.clone(),

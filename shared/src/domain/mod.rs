@@ -48,7 +48,8 @@ pub use phone::{PhoneNumber, PHONE_MAX_DIGITS, PHONE_MIN_DIGITS};
 pub use postal_code::{parse_postal_code, zip_invalid};
 pub use registration::{parse_registration, NewPatient, BODY_NOT_OBJECT, KNOWN_FIELDS};
 pub use registration_body::{
-    postal_code_rules, AddressBody, EmergencyContactBody, InsuranceBody, MedicalEntry, RegistrationBody,
+    postal_code_rules, AddressBody, EmergencyContactBody, InsuranceBody, MedicalEntry,
+    RegistrationBody,
 };
 
 /// The reference registration: the documents' example, and the tests'.

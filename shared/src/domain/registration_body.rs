@@ -26,9 +26,19 @@ use super::{Gender, NewPatient};
 #[serde(deny_unknown_fields)]
 #[schema(example = json!(super::registration_example()))]
 pub struct RegistrationBody {
-    #[schema(min_length = 2, max_length = 50, pattern = r"^\s*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F]\s*$", example = "Jane")]
+    #[schema(
+        min_length = 2,
+        max_length = 50,
+        pattern = r"^\s*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F]\s*$",
+        example = "Jane"
+    )]
     pub first_name: String,
-    #[schema(min_length = 2, max_length = 50, pattern = r"^\s*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F]\s*$", example = "Smith")]
+    #[schema(
+        min_length = 2,
+        max_length = 50,
+        pattern = r"^\s*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F]\s*$",
+        example = "Smith"
+    )]
     pub last_name: String,
     /// Compared case-insensitively; must not be registered already (a
     /// business outcome: 422 with `Prefer: wait`, else `rejected` on the
@@ -37,7 +47,11 @@ pub struct RegistrationBody {
     pub email: String,
     /// E.164 (`+` and 8 to 15 digits; spaces, dots, dashes and brackets are
     /// ignored); must not be registered already (a business outcome).
-    #[schema(max_length = 40, pattern = r"^[ .()\-]*\+?[ .()\-]*[1-9](?:[ .()\-]*[0-9]){7,14}[ .()\-]*$", example = "+1234567890")]
+    #[schema(
+        max_length = 40,
+        pattern = r"^[ .()\-]*\+?[ .()\-]*[1-9](?:[ .()\-]*[0-9]){7,14}[ .()\-]*$",
+        example = "+1234567890"
+    )]
     pub phone_number: String,
     /// 8 characters to 72 bytes, with an uppercase and a lowercase letter, a
     /// digit and a special character. The pattern describes printable ASCII;
@@ -88,45 +102,87 @@ impl ToSchema for MedicalEntry {}
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddressBody {
-    #[schema(max_length = 200, pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$", example = "456 Main Street")]
+    #[schema(
+        max_length = 200,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        example = "456 Main Street"
+    )]
     pub street: String,
-    #[schema(max_length = 100, pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$", example = "Boston")]
+    #[schema(
+        max_length = 100,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        example = "Boston"
+    )]
     pub city: String,
-    #[schema(max_length = 50, pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$", example = "MA")]
+    #[schema(
+        max_length = 50,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        example = "MA"
+    )]
     pub state: String,
     /// A postal code valid for `country`: `US` `12345` or `12345-6789`;
     /// `CA` `A1A 1A1`; `GB` a UK postcode; `DE`, `FR` five digits; `IN` six
     /// digits, not starting with 0; `AU` four digits; elsewhere 3 to 10
     /// letters, digits, spaces or dashes. Case-insensitive.
-    #[schema(min_length = 3, max_length = 10, pattern = r"^[A-Za-z0-9][A-Za-z0-9 \-]*[A-Za-z0-9]$",
-        example = "02101")]
+    #[schema(
+        min_length = 3,
+        max_length = 10,
+        pattern = r"^[A-Za-z0-9][A-Za-z0-9 \-]*[A-Za-z0-9]$",
+        example = "02101"
+    )]
     pub zip: String,
     /// An assigned ISO 3166-1 alpha-2 code (the server also takes it in
     /// lower case); `US` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false, min_length = 2, max_length = 2, pattern = "^[A-Za-z]{2}$",
-        default = "US", example = "US")]
+    #[schema(
+        nullable = false,
+        min_length = 2,
+        max_length = 2,
+        pattern = "^[A-Za-z]{2}$",
+        default = "US",
+        example = "US"
+    )]
     pub country: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmergencyContactBody {
-    #[schema(max_length = 100, pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$", example = "John Smith")]
+    #[schema(
+        max_length = 100,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        example = "John Smith"
+    )]
     pub name: String,
     /// E.164, like `phone_number`.
-    #[schema(max_length = 40, pattern = r"^[ .()\-]*\+?[ .()\-]*[1-9](?:[ .()\-]*[0-9]){7,14}[ .()\-]*$", example = "+1234567891")]
+    #[schema(
+        max_length = 40,
+        pattern = r"^[ .()\-]*\+?[ .()\-]*[1-9](?:[ .()\-]*[0-9]){7,14}[ .()\-]*$",
+        example = "+1234567891"
+    )]
     pub phone: String,
-    #[schema(max_length = 50, pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$", example = "spouse")]
+    #[schema(
+        max_length = 50,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        example = "spouse"
+    )]
     pub relationship: String,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InsuranceBody {
-    #[schema(max_length = 100, pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$", example = "Blue Cross")]
+    #[schema(
+        max_length = 100,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        example = "Blue Cross"
+    )]
     pub provider: String,
-    #[schema(max_length = 100, pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$", example = "BC123456789")]
+    #[schema(
+        max_length = 100,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        example = "BC123456789"
+    )]
     pub policy_number: String,
 }
 
@@ -190,8 +246,13 @@ impl From<&NewPatient> for RegistrationBody {
                 phone: c.phone.as_str().to_owned(),
                 relationship: c.relationship.clone(),
             }),
-            medical_history: (!p.medical_history.is_empty())
-                .then(|| p.medical_history.iter().cloned().map(MedicalEntry).collect()),
+            medical_history: (!p.medical_history.is_empty()).then(|| {
+                p.medical_history
+                    .iter()
+                    .cloned()
+                    .map(MedicalEntry)
+                    .collect()
+            }),
             insurance_info: p.insurance_info.as_ref().map(|i| InsuranceBody {
                 provider: i.provider.clone(),
                 policy_number: i.policy_number.clone(),
@@ -251,18 +312,36 @@ mod tests {
             rules
                 .as_array()
                 .and_then(|all| {
-                    all.iter().find(|r| r["if"]["properties"]["country"]["const"] == country)
+                    all.iter()
+                        .find(|r| r["if"]["properties"]["country"]["const"] == country)
                 })
                 .and_then(|r| r["then"]["properties"]["zip"]["pattern"].as_str())
                 .map(str::to_owned)
         };
         let cases = [
-            ("US", "02101"), ("US", "02101-1234"), ("US", "2101"), ("US", "02101-12"),
-            ("CA", "K1A 0B1"), ("CA", "k1a0b1"), ("CA", "D1A 0B1"), ("CA", "K1A 0B"),
-            ("GB", "SW1A 1AA"), ("GB", "EC1A1BB"), ("GB", "GIR 0AA"), ("GB", "W1A 0AX"),
-            ("GB", "SW1A 1A"), ("GB", "1W1A 1AA"), ("GB", "SW1AA 1AA"), ("GB", "sw1a 1aa"),
-            ("DE", "10115"), ("DE", "1011"), ("IN", "110001"), ("IN", "010001"),
-            ("AU", "2000"), ("AU", "20000"), ("FR", "7500A"),
+            ("US", "02101"),
+            ("US", "02101-1234"),
+            ("US", "2101"),
+            ("US", "02101-12"),
+            ("CA", "K1A 0B1"),
+            ("CA", "k1a0b1"),
+            ("CA", "D1A 0B1"),
+            ("CA", "K1A 0B"),
+            ("GB", "SW1A 1AA"),
+            ("GB", "EC1A1BB"),
+            ("GB", "GIR 0AA"),
+            ("GB", "W1A 0AX"),
+            ("GB", "SW1A 1A"),
+            ("GB", "1W1A 1AA"),
+            ("GB", "SW1AA 1AA"),
+            ("GB", "sw1a 1aa"),
+            ("DE", "10115"),
+            ("DE", "1011"),
+            ("IN", "110001"),
+            ("IN", "010001"),
+            ("AU", "2000"),
+            ("AU", "20000"),
+            ("FR", "7500A"),
         ];
         for (country, zip) in cases {
             let pattern = pattern_for(country).expect("a rule");
@@ -291,7 +370,8 @@ mod tests {
         use proptest::{strategy::ValueTree, test_runner::TestRunner};
         let body = schema_of::<RegistrationBody>();
         let address = schema_of::<AddressBody>();
-        let cases: [(String, usize, fn(&str) -> bool); 3] = [
+        type Accepts = fn(&str) -> bool;
+        let cases: [(String, usize, Accepts); 3] = [
             (pattern(&body, "first_name"), 50, |s| {
                 crate::domain::PersonName::parse(s, "First name").is_ok()
             }),
@@ -310,7 +390,10 @@ mod tests {
             for _ in 0..300 {
                 let value = strategy.new_tree(&mut runner).expect("a value").current();
                 if value.chars().count() <= max && value.trim().chars().count() >= 2 {
-                    assert!(accepted(&value), "{value:?} matches {pattern} but is refused");
+                    assert!(
+                        accepted(&value),
+                        "{value:?} matches {pattern} but is refused"
+                    );
                 }
             }
         }

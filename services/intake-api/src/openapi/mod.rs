@@ -120,18 +120,15 @@ fn state_what_the_derive_cannot(document: &mut serde_json::Value) {
 
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/health/live", tag = "health",
-    responses((status = 200, description = "Alive",
-        example = json!({"success": true, "status": "live"}))))]
+    responses((status = 200, description = "Alive", body = shared::health::Live)))]
 // Served by `shared::health`; this only documents it.
 #[allow(dead_code)]
 fn health_live() {}
 
 /// Readiness: Postgres and RabbitMQ are reachable.
 #[utoipa::path(get, path = "/health/ready", tag = "health", responses(
-    (status = 200, description = "Ready to serve", example = json!({"success": true,
-        "message": "ready", "checks": {"postgres": true, "rabbitmq": true}, "errors": {}})),
-    (status = 503, description = "A dependency is unreachable", example = json!({"success": false,
-        "message": "not ready", "checks": {"postgres": true, "rabbitmq": false}, "errors": {}})),
+    (status = 200, description = "Ready to serve", body = shared::health::Ready),
+    (status = 503, description = "A dependency is unreachable", body = shared::health::Ready),
 ))]
 // Served by `shared::health`; this only documents it.
 #[allow(dead_code)]

@@ -34,11 +34,11 @@ const DEACTIVATED: &str = "This account has been deactivated";
 pub struct LoginRequest {
     /// Compared case-insensitively, surrounding spaces ignored.
     #[serde(default)]
-    #[schema(value_type = String, format = Email, min_length = 1, max_length = 254,
+    #[schema(value_type = String, required = true, format = Email, min_length = 1, max_length = 254,
         pattern = r"\S", example = "jane.smith@email.com")]
     email: Text,
     #[serde(default)]
-    #[schema(value_type = String, format = Password, min_length = 1, pattern = r"\S",
+    #[schema(value_type = String, required = true, format = Password, min_length = 1, pattern = r"\S",
         example = "SecurePassword123!")]
     password: Text,
 }

@@ -61,7 +61,8 @@ const IDEMPOTENCY_IN_PROGRESS: &str =
     path = "/api/v1/patient/register",
     tag = "registration",
     operation_id = "register",
-    request_body(content = RegistrationBody, content_type = "application/json"),
+    request_body(content = RegistrationBody, content_type = "application/json",
+        example = json!(shared::domain::registration_example())),
     params(
         ("Prefer" = Option<String>, Header, pattern = "^\\s*wait\\s*=\\s*[0-9]+\\s*$", example = "wait=10",
             description = "`wait=N`: wait up to N seconds (capped at 30) for the outcome"),

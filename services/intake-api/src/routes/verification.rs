@@ -9,7 +9,6 @@ use axum::{extract::State, http::StatusCode, response::Response};
 use serde::{Deserialize, Serialize};
 use shared::{
     audit::{self, Action, Entry},
-    broker::{persistent_json, topology},
     domain::Email,
     messages::{PatientEvent, VerificationRequestedV1},
     token::hash_token,
@@ -40,7 +39,7 @@ const RESEND_LIMITED: &str = "Too many verification emails requested. Please try
 pub struct VerifyEmailRequest {
     /// Surrounding spaces ignored.
     #[serde(default)]
-    #[schema(value_type = String, min_length = 1, pattern = r"\S")]
+    #[schema(value_type = String, required = true, min_length = 1, pattern = r"\S")]
     token: Text,
 }
 
@@ -133,7 +132,7 @@ pub struct ResendVerificationRequest {
     /// A valid email address, compared case-insensitively, surrounding
     /// spaces ignored.
     #[serde(default)]
-    #[schema(value_type = String, format = Email, min_length = 3, max_length = 254,
+    #[schema(value_type = String, required = true, format = Email, min_length = 3, max_length = 254,
         example = "jane.smith@email.com")]
     email: Text,
 }
@@ -215,15 +214,9 @@ pub async fn resend_verification(
             patient_id,
             requested_at: chrono::Utc::now(),
         });
-        let bytes = serde_json::to_vec(&event).map_err(|e| ApiError::Internal(e.into()))?;
         state
             .broker
-            .publish(
-                topology::EVENTS_EXCHANGE,
-                topology::VERIFICATION_REQUESTED,
-                &bytes,
-                persistent_json("verification.requested.v1", event_id, event_id),
-            )
+            .publish_message(&event)
             .await
             .map_err(|e| ApiError::Unavailable(e.into()))?;
     }

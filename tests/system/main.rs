@@ -1,0 +1,23 @@
+//! The system tests: one test binary (so one link and one run), a module
+//! per area. Each test starts a [`e2e::Stack`] of its own, with its own
+//! database and vhost, so they run in parallel threads (libtest's default:
+//! one per core); none restarts a server the others use, which is why the
+//! fault scenarios are a binary of their own (`faults.rs`).
+//!
+//! - `pipeline`: a registration from intake to the verification email;
+//! - `contract`: concurrency, the synchronous mode, bad input;
+//! - `accounts`: verify, login, profile, lockout, resend;
+//! - `phi`: sealed at rest and on the broker, out of the logs, audited;
+//! - `partners`: API keys, rate limits, Idempotency-Key, replays;
+//! - `observability`: backpressure, metrics, logs;
+//! - `docs`: the OpenAPI document, Swagger UI in Chromium, CORS.
+
+#![allow(clippy::unwrap_used)]
+
+mod accounts;
+mod contract;
+mod docs;
+mod observability;
+mod partners;
+mod phi;
+mod pipeline;
