@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use e2e::{Stack, StackOptions};
-use serde_json::Value;
 
 const PARTNER: &str = "https://partner.example";
 
