@@ -65,9 +65,61 @@ pub fn is_transient(err: &sqlx::Error) -> bool {
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Tls(_) => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
-            c.starts_with("08") || c.starts_with("57P") || c == "40001" || c == "40P01"
-        }),
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| is_transient_state(&c)),
         _ => false,
+    }
+}
+
+/// SQLSTATEs that say "not now" rather than "never": the connection
+/// (class 08), the server shutting down or starting (57P), a cancelled or
+/// timed-out statement (57014), a serialisation failure or deadlock, a lock
+/// not available (55P03), a standby or demoted primary during a failover
+/// (25006), insufficient resources (class 53: disk, memory, connections)
+/// and system errors (class 58: I/O).
+fn is_transient_state(code: &str) -> bool {
+    ["08", "53", "57P", "58"]
+        .iter()
+        .any(|class| code.starts_with(class))
+        || ["57014", "40001", "40P01", "55P03", "25006"].contains(&code)
+}
+
+#[cfg(test)]
+mod transient_tests {
+    use super::*;
+
+    #[test]
+    fn outages_and_busy_servers_are_transient_and_wrong_statements_are_not() {
+        let cases = [
+            ("08006", true),  // connection failure
+            ("57P01", true),  // admin shutdown
+            ("57P03", true),  // cannot connect now
+            ("57014", true),  // query cancelled
+            ("53300", true),  // too many connections
+            ("53100", true),  // disk full
+            ("58030", true),  // I/O error
+            ("40001", true),  // serialisation failure
+            ("40P01", true),  // deadlock
+            ("55P03", true),  // lock not available
+            ("25006", true),  // read-only transaction (a failover)
+            ("23505", false), // unique violation
+            ("42P01", false), // undefined table
+            ("22P02", false), // invalid text representation
+        ];
+        for (code, want) in cases {
+            assert_eq!(is_transient_state(code), want, "{code}");
+        }
+        let errors = [
+            (sqlx::Error::PoolTimedOut, true),
+            (sqlx::Error::PoolClosed, true),
+            (
+                sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into()),
+                true,
+            ),
+            (sqlx::Error::RowNotFound, false),
+            (sqlx::Error::ColumnNotFound("x".into()), false),
+        ];
+        for (error, want) in errors {
+            assert_eq!(is_transient(&error), want, "{error}");
+        }
     }
 }

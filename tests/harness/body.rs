@@ -2,17 +2,10 @@
 
 use serde_json::{json, Value};
 
-/// The reference example, exactly.
+/// The reference example, exactly (the one the OpenAPI document
+/// shows).
 pub fn example() -> Value {
-    json!({
-        "first_name": "Jane", "last_name": "Smith",
-        "email": "jane.smith@email.com", "phone_number": "+1234567890",
-        "password": "SecurePassword123!", "confirm_password": "SecurePassword123!",
-        "date_of_birth": "1990-05-15", "gender": "female",
-        "address": {"street": "456 Main Street", "city": "Boston", "state": "MA", "zip": "02101"},
-        "emergency_contact": {"name": "John Smith", "phone": "+1234567891", "relationship": "spouse"},
-        "insurance_info": {"provider": "Blue Cross", "policy_number": "BC123456789"}
-    })
+    shared::domain::registration_example()
 }
 
 /// The example with an email and phone number no other test uses, so that

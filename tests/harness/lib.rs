@@ -33,7 +33,7 @@ pub use body::{example, unique_example};
 pub use evidence::log_excerpt;
 pub use mail::{Email, Inbox};
 pub use proxy::TcpProxy;
-pub use servers::{binary_path, free_port};
+pub use servers::{binary_path, free_port, repo_root};
 pub use settle::{settle, Report};
 pub use stack::{Stack, StackOptions};
 pub use stack_kit::Service;

@@ -355,3 +355,50 @@ async fn resend_is_rate_limited_per_email() {
     let json: Value = response.json().await.unwrap();
     assert_eq!(json["success"], false);
 }
+
+/// The median of a few login times, each a full round trip.
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort_unstable();
+    samples[samples.len() / 2]
+}
+
+/// An unknown email costs one bcrypt verification at the configured cost,
+/// like a wrong password: the two cannot be told apart by their timing.
+async fn unknown_emails_take_as_long_as_wrong_passwords_at(cost: u32) {
+    let stack = Stack::start_with(StackOptions {
+        env: vec![("BCRYPT_ROUNDS", cost.to_string())],
+    })
+    .await;
+    let body = unique_example();
+    registered(&stack, &body).await;
+    let email = body["email"].as_str().unwrap();
+    let (mut unknown, mut wrong) = (Vec::new(), Vec::new());
+    // Interleaved, so that whatever else the machine does slows both alike;
+    // four wrong passwords stay under the lockout (five).
+    for i in 0..4 {
+        let started = std::time::Instant::now();
+        let (status, _) = login(&stack, &format!("nobody.{i}.{email}"), PASSWORD).await;
+        unknown.push(started.elapsed());
+        assert_eq!(status, 401);
+        let started = std::time::Instant::now();
+        let (status, _) = login(&stack, email, "WrongPassword123!").await;
+        wrong.push(started.elapsed());
+        assert_eq!(status, 401);
+    }
+    let (unknown, wrong) = (median(unknown), median(wrong));
+    let ratio = unknown.as_secs_f64() / wrong.as_secs_f64();
+    assert!(
+        (0.7..1.45).contains(&ratio),
+        "at cost {cost}: unknown email {unknown:?}, wrong password {wrong:?}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_emails_take_as_long_as_wrong_passwords_at_cost_12() {
+    unknown_emails_take_as_long_as_wrong_passwords_at(12).await;
+}
+
+#[tokio::test]
+async fn unknown_emails_take_as_long_as_wrong_passwords_at_cost_13() {
+    unknown_emails_take_as_long_as_wrong_passwords_at(13).await;
+}

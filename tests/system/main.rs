@@ -10,7 +10,8 @@
 //! - `phi`: sealed at rest and on the broker, out of the logs, audited;
 //! - `partners`: API keys, rate limits, Idempotency-Key, replays;
 //! - `observability`: backpressure, metrics, logs;
-//! - `docs`: the OpenAPI document, Swagger UI in Chromium, CORS.
+//! - `docs`: Swagger UI in Chromium, CORS;
+//! - `schema`: Schemathesis generates requests from the OpenAPI document.
 
 #![allow(clippy::unwrap_used)]
 
@@ -21,3 +22,4 @@ mod observability;
 mod partners;
 mod phi;
 mod pipeline;
+mod schema;

@@ -183,7 +183,12 @@ async fn small_bodies_name_every_missing_or_wrong_field() {
         (
             LOGIN,
             json!(["a", "list"]),
-            json!({"body": ["Request body must be a JSON object"]}),
+            json!({"email": ["Email is required"], "password": ["Password is required"]}),
+        ),
+        (
+            VERIFY,
+            json!("a string"),
+            json!({"token": ["Token is required"]}),
         ),
     ];
     for (route, body, errors) in cases {
@@ -320,6 +325,41 @@ async fn cors_lets_in_the_configured_origins_only() {
         answer.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN],
         "https://app.example"
     );
+}
+
+#[tokio::test]
+async fn no_origin_is_let_in_unless_configured() {
+    let app = app_with(&[("CORS_ALLOWED_ORIGINS", "")]).await;
+    let preflight = Request::builder()
+        .method(Method::OPTIONS)
+        .uri(REGISTER)
+        .header(header::ORIGIN, "https://app.example")
+        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+        .body(Body::empty())
+        .unwrap();
+    let answer = send(app, preflight).await;
+    let cors: Vec<_> = answer
+        .headers
+        .keys()
+        .filter(|k| k.as_str().starts_with("access-control-"))
+        .collect();
+    assert!(cors.is_empty(), "{cors:?}");
+}
+
+#[tokio::test]
+async fn the_router_refuses_to_serve_without_the_client_address() {
+    let vars: HashMap<&str, &str> = HashMap::from([
+        ("APP_ENV", "test"),
+        ("DATABASE_URL", "postgres://nobody:x@127.0.0.1:9/none"),
+        ("AMQP_URL", "amqp://nobody:x@127.0.0.1:9/none"),
+        ("BCRYPT_ROUNDS", "4"),
+    ]);
+    let (_trigger, shutdown) = Shutdown::new();
+    let app = intake_api::app(IntakeConfig::from_env(&vars).unwrap(), shutdown)
+        .await
+        .unwrap();
+    let answer = send(app, post_json(LOGIN, &json!({}))).await;
+    assert_error(&answer, 500, "Internal server error", &json!({}));
 }
 
 #[tokio::test]

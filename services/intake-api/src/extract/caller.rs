@@ -2,7 +2,7 @@
 //! `Authorization: Bearer`), or, unless `REQUIRE_PARTNER_KEY=true`, anyone;
 //! and from which address.
 
-use std::{convert::Infallible, net::IpAddr};
+use std::net::IpAddr;
 
 use axum::{
     extract::{ConnectInfo, FromRequestParts},
@@ -12,19 +12,20 @@ use shared::partner::{self, PartnerId};
 
 use crate::{error::ApiError, AppState};
 
-/// The client's address, as the connection shows it.
+/// The client's address, as the connection shows it. Served without
+/// connection info, the router fails closed (500) rather than putting
+/// every client in one rate-limit bucket.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub IpAddr);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
-    type Rejection = Infallible;
+    type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<std::net::SocketAddr>>()
-            .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
-        Ok(Self(ip))
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        ConnectInfo::<std::net::SocketAddr>::from_request_parts(parts, state)
+            .await
+            .map(|ConnectInfo(addr)| Self(addr.ip()))
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("no client address: {e}")))
     }
 }
 
@@ -53,7 +54,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Ok(ClientAddr(client)) = ClientAddr::from_request_parts(parts, state).await;
+        let ClientAddr(client) = ClientAddr::from_request_parts(parts, state).await?;
         let partner = match presented_key(&parts.headers) {
             Some(key) => Some(
                 partner::authenticate(&state.db, key)

@@ -11,7 +11,7 @@ use axum::{
 };
 use serde::{de::DeserializeOwned, Deserialize, Deserializer};
 use serde_json::Value;
-use shared::{domain::BODY_NOT_OBJECT, validation::FieldErrors};
+use shared::validation::FieldErrors;
 
 use crate::error::ApiError;
 
@@ -59,19 +59,17 @@ pub trait RequestBody: DeserializeOwned {
 }
 
 /// The valid form of a [`RequestBody`]; 422 with every field error when it
-/// is not valid, `{"body": [...]}` when the body is not a JSON object.
+/// is not valid. A body that is JSON but not an object has none of the
+/// fields, and is told so field by field.
 pub struct Valid<T: RequestBody>(pub T::Valid);
 
 impl<S: Send + Sync, T: RequestBody> FromRequest<S> for Valid<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let JsonBody(value) = JsonBody::from_request(request, state).await?;
+        let JsonBody(mut value) = JsonBody::from_request(request, state).await?;
         if !value.is_object() {
-            return Err(ApiError::Validation(FieldErrors::single(
-                "body",
-                BODY_NOT_OBJECT,
-            )));
+            value = Value::Object(serde_json::Map::new());
         }
         let body = T::deserialize(value)
             .map_err(|e| ApiError::Validation(FieldErrors::single("body", e.to_string())))?;
@@ -80,8 +78,9 @@ impl<S: Send + Sync, T: RequestBody> FromRequest<S> for Valid<T> {
 }
 
 /// Where a string is wanted, whatever came: a missing, `null`, blank or
-/// non-string value becomes a field error, not a 400.
-#[derive(Debug, Default)]
+/// non-string value becomes a field error, not a 400. It may hold a
+/// password: its `Debug` never shows the value.
+#[derive(Default)]
 pub enum Text {
     #[default]
     Missing,
@@ -95,6 +94,16 @@ impl<'de> Deserialize<'de> for Text {
             Value::Null => Self::Missing,
             Value::String(s) => Self::Given(s),
             _ => Self::NotString,
+        })
+    }
+}
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Missing => "Text::Missing",
+            Self::NotString => "Text::NotString",
+            Self::Given(_) => "Text::Given(***)",
         })
     }
 }

@@ -105,8 +105,7 @@ pub struct AccessToken {
             example = json!(ApiError::Unauthorized(INVALID).body())),
         (status = 403, description = "The password is right but the account is deactivated",
             body = ErrorBody, example = json!(ApiError::Forbidden(DEACTIVATED).body())),
-        (status = 422, description = "`email` or `password` missing, blank or not a string; \
-            or the body is not a JSON object", body = ErrorBody,
+        (status = 422, description = "`email` or `password` missing, blank or not a string", body = ErrorBody,
             example = json!(ApiError::Validation(FieldErrors::single("email", "Email is required")).body())),
         (status = 429, description = "Too many failed attempts for this email: locked out",
             body = ErrorBody,

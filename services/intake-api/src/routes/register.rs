@@ -64,8 +64,9 @@ const IDEMPOTENCY_IN_PROGRESS: &str =
     request_body(content = RegistrationBody, content_type = "application/json",
         example = json!(shared::domain::registration_example())),
     params(
-        ("Prefer" = Option<String>, Header, pattern = "^\\s*wait\\s*=\\s*[0-9]+\\s*$", example = "wait=10",
-            description = "`wait=N`: wait up to N seconds (capped at 30) for the outcome"),
+        ("Prefer" = Option<String>, Header, example = "wait=10",
+            description = "`wait=N`: wait up to N seconds (capped at 30) for the outcome; \
+                other preferences are ignored (RFC 7240)"),
         ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
             pattern = "^[\\x20-\\x7E]{1,255}$", example = "8e03978e-40d5-43e8-bc93-6894a57f9324",
             description = "1 to 255 printable ASCII characters (surrounding double quotes are \
@@ -239,8 +240,8 @@ pub struct Accepted {
     status_url: String,
 }
 
-/// 201: the patient exists (only with `Prefer: wait=N`).
-#[derive(Debug, Serialize, ToSchema)]
+/// 201: the patient exists (only with `Prefer: wait=N`). PHI: no `Debug`.
+#[derive(Serialize, ToSchema)]
 pub struct Registered {
     patient_id: Option<Uuid>,
     #[schema(example = "jane.smith@email.com")]

@@ -87,8 +87,7 @@ pub struct VerifiedEmail {
                 ("Malformed JSON" = (value = json!(ApiError::BadRequest(
                     "Malformed JSON: expected value at line 1 column 7".into()).body()))),
             )),
-        (status = 422, description = "`token` missing, blank or not a string; or the body is \
-            not a JSON object", body = ErrorBody,
+        (status = 422, description = "`token` missing, blank or not a string", body = ErrorBody,
             example = json!(ApiError::Validation(FieldErrors::single("token", "Token is required")).body())),
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
@@ -173,7 +172,7 @@ impl RequestBody for ResendVerificationRequest {
             body = Success<Empty>, example = json!(Success::new(RESEND_ACCEPTED, Empty {}))),
         JsonBodyErrors,
         (status = 422, description = "`email` missing, blank, not a string or not a valid \
-            email address; or the body is not a JSON object", body = ErrorBody,
+            email address", body = ErrorBody,
             example = json!(ApiError::Validation(FieldErrors::single("email", "Email is required")).body())),
         (status = 429, description = "Too many requests for this email or from this client address",
             body = ErrorBody,

@@ -1,0 +1,74 @@
+"""Schemathesis hooks for the schema test (tests/system/schema.rs).
+
+A body the OpenAPI document allows must never be refused for its shape:
+the only 4xx it may get are the business outcomes each route documents
+(an email already registered, a wrong token or password, a reused
+Idempotency-Key). `business_outcomes_only` holds every positive case to
+that, message by message, so a 422 "Validation failed" for a field rule the
+schema did not state fails the run.
+"""
+
+import schemathesis
+from schemathesis.generation import GenerationMode
+
+# Per route: status -> {field: allowed messages} (an empty map: no field errors).
+BUSINESS = {
+    "/api/v1/patient/register": {
+        401: {},  # a partner key that was generated, not issued
+        409: {},  # the same Idempotency-Key still being accepted
+        422: {
+            "email": {"Email is already registered"},
+            "phone_number": {"Phone number is already registered"},
+            "Idempotency-Key": {
+                "This Idempotency-Key was already used with a different request payload"
+            },
+        },
+    },
+    "/api/v1/patient/login": {401: {}, 403: {}, 429: {}},
+    "/api/v1/patient/verify-email": {400: {}},
+    "/api/v1/patient/resend-verification": {},
+    # Ids and tokens the client made up: unknown, or not its own.
+    "/api/v1/patient/registrations/{request_id}": {404: {}},
+    "/api/v1/patient/profile/{patient_id}": {401: {}, 403: {}, 404: {}},
+}
+
+
+def _judge(case, response):
+    """Raises unless a schema-valid request got 2xx or a business outcome."""
+    status = response.status_code
+    if status < 400 or status >= 500:
+        return
+    allowed = BUSINESS.get(case.operation.path, {})
+    if status not in allowed:
+        raise AssertionError(
+            f"a schema-valid request got {status}: {response.text[:500]}"
+        )
+    errors = response.json().get("errors") or {}
+    for field, messages in errors.items():
+        permitted = allowed[status].get(field, set())
+        unexpected = [m for m in messages if m not in permitted]
+        if unexpected:
+            raise AssertionError(
+                f"a schema-valid request was refused on {field!r}: {unexpected}"
+            )
+
+
+@schemathesis.check
+class business_outcomes_only:
+    """A schema-valid request gets 2xx or one of its route's business
+    outcomes; and the run must have judged schema-valid requests of every
+    route in BUSINESS, or this check proved nothing."""
+
+    def __init__(self):
+        self.judged = set()
+
+    def after_response(self, ctx, response, case):
+        if case.meta is None or case.meta.generation.mode != GenerationMode.POSITIVE:
+            return
+        self.judged.add(case.operation.path)
+        _judge(case, response)
+
+    def after_run(self, ctx):
+        missing = set(BUSINESS) - self.judged
+        if missing:
+            raise AssertionError(f"no schema-valid request was judged for {sorted(missing)}")
