@@ -11,7 +11,8 @@
 //! - `partners`: API keys, rate limits, Idempotency-Key, replays;
 //! - `observability`: backpressure, metrics, logs;
 //! - `docs`: Swagger UI in Chromium, CORS;
-//! - `schema`: Schemathesis generates requests from the OpenAPI document.
+//! - `schema`: Schemathesis generates requests from the OpenAPI document;
+//! - `hostile`: the attacks of issue 11 and their defences.
 
 #![allow(clippy::unwrap_used)]
 
@@ -21,5 +22,6 @@ mod docs;
 mod observability;
 mod partners;
 mod phi;
+mod hostile;
 mod pipeline;
 mod schema;

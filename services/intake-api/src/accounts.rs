@@ -31,41 +31,96 @@ pub async fn find_login(db: &PgPool, email: &str) -> sqlx::Result<Option<LoginRe
     .await
 }
 
-/// When the email's lockout ends, if it is locked out now: `max` failures
-/// within `window` lock it until the oldest of them leaves the window.
-pub async fn locked_until(
+/// The lockout settings an attempt is checked against.
+pub struct Lockout {
+    /// Failures from one address within `window` that lock it out of the account.
+    pub per_address: u32,
+    pub window: Duration,
+    /// Failures from all addresses within an hour that lock the account.
+    pub per_account: u32,
+}
+
+/// Whether a login attempt may check its password.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Attempt {
+    /// Go ahead: a failure is already recorded for it (`failures` counts
+    /// it), and a success clears it.
+    Allowed { failures: u32 },
+    /// Locked out until then, for this address or for the whole account.
+    Locked {
+        until: DateTime<Utc>,
+        account_wide: bool,
+    },
+}
+
+/// Counts the failures of `(email_hash, client)` and of `email_hash`, and,
+/// if neither is at its limit, records this attempt as a failure before its
+/// password is checked. One transaction under an advisory lock on the
+/// account, so concurrent guesses can never pass the limits.
+pub async fn begin_attempt(
     db: &PgPool,
     email_hash: &[u8; 32],
-    max: u32,
-    window: Duration,
-) -> sqlx::Result<Option<DateTime<Utc>>> {
-    let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
-    let recent: Vec<DateTime<Utc>> = sqlx::query_scalar(
-        "SELECT attempted_at FROM login_failures WHERE email_hash = $1 AND attempted_at > now() - $2::interval \
-         ORDER BY attempted_at DESC LIMIT $3",
-    )
-    .bind(email_hash.as_slice())
-    .bind(format!("{} milliseconds", window.num_milliseconds()))
-    .bind(i64::from(max))
-    .fetch_all(db)
-    .await?;
-    if max == 0 || recent.len() < max as usize {
-        return Ok(None);
+    client: &str,
+    lockout: &Lockout,
+) -> sqlx::Result<Attempt> {
+    let mut tx = db.begin().await?;
+    let mut lock_key = [0u8; 8];
+    lock_key.copy_from_slice(&email_hash[..8]);
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(i64::from_be_bytes(lock_key))
+        .execute(&mut *tx)
+        .await?;
+    let window = chrono::Duration::from_std(lockout.window).unwrap_or(chrono::Duration::MAX);
+    let hour = chrono::Duration::hours(1);
+    let recent = |by_address: bool, within: chrono::Duration, max: u32| {
+        sqlx::query_scalar::<_, DateTime<Utc>>(
+            "SELECT attempted_at FROM login_failures \
+             WHERE email_hash = $1 AND ($2::text IS NULL OR client_addr = $2) \
+               AND attempted_at > now() - $3::interval \
+             ORDER BY attempted_at DESC LIMIT $4",
+        )
+        .bind(email_hash.as_slice())
+        .bind(by_address.then_some(client))
+        .bind(format!("{} milliseconds", within.num_milliseconds()))
+        .bind(i64::from(max))
+    };
+    let mine = recent(true, window, lockout.per_address)
+        .fetch_all(&mut *tx)
+        .await?;
+    if lockout.per_address == 0 || mine.len() >= lockout.per_address as usize {
+        let until = mine.last().map_or_else(Utc::now, |oldest| *oldest + window);
+        return Ok(Attempt::Locked {
+            until,
+            account_wide: false,
+        });
     }
-    Ok(recent.last().map(|oldest| *oldest + window))
+    let all = recent(false, hour, lockout.per_account)
+        .fetch_all(&mut *tx)
+        .await?;
+    if lockout.per_account == 0 || all.len() >= lockout.per_account as usize {
+        let until = all.last().map_or_else(Utc::now, |oldest| *oldest + hour);
+        return Ok(Attempt::Locked {
+            until,
+            account_wide: true,
+        });
+    }
+    sqlx::query("INSERT INTO login_failures (email_hash, client_addr) VALUES ($1, $2)")
+        .bind(email_hash.as_slice())
+        .bind(client)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Attempt::Allowed {
+        failures: u32::try_from(mine.len() + 1).unwrap_or(u32::MAX),
+    })
 }
 
-pub async fn record_failure(db: &PgPool, email_hash: &[u8; 32]) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO login_failures (email_hash) VALUES ($1)")
+/// The right password from this address: its failures (this attempt's
+/// reservation among them) are forgotten.
+pub async fn clear_failures(db: &PgPool, email_hash: &[u8; 32], client: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM login_failures WHERE email_hash = $1 AND client_addr = $2")
         .bind(email_hash.as_slice())
-        .execute(db)
-        .await
-        .map(drop)
-}
-
-pub async fn clear_failures(db: &PgPool, email_hash: &[u8; 32]) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM login_failures WHERE email_hash = $1")
-        .bind(email_hash.as_slice())
+        .bind(client)
         .execute(db)
         .await
         .map(drop)

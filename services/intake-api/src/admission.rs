@@ -2,7 +2,7 @@
 //! key, `REGISTER_RATE_LIMIT_PER_PARTNER`; others per address,
 //! `REGISTER_RATE_LIMIT_PER_CLIENT`), checked before the body is read.
 
-use std::time::Instant;
+use std::{sync::Arc, time::Instant};
 
 use axum::{extract::FromRequestParts, http::request::Parts};
 
@@ -16,15 +16,15 @@ use crate::{
 /// Registration rate limits: per partner key, and per address for callers
 /// without a key.
 pub struct RegisterLimits {
-    per_partner: RateLimiter<uuid::Uuid>,
-    per_client: RateLimiter<std::net::IpAddr>,
+    pub per_partner: Arc<RateLimiter<uuid::Uuid>>,
+    pub per_client: Arc<RateLimiter<std::net::IpAddr>>,
 }
 
 impl RegisterLimits {
     pub fn new(config: &crate::config::PartnersConfig) -> Self {
         Self {
-            per_partner: RateLimiter::new(config.per_partner, config.window),
-            per_client: RateLimiter::new(config.per_client, config.window),
+            per_partner: Arc::new(RateLimiter::new(config.per_partner, config.window)),
+            per_client: Arc::new(RateLimiter::new(config.per_client, config.window)),
         }
     }
 }

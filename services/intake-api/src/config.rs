@@ -22,6 +22,11 @@ pub struct IntakeConfig {
     pub cors_allowed_origins: Vec<HeaderValue>,
     pub accounts: AccountsConfig,
     pub partners: PartnersConfig,
+    pub http: HttpLimits,
+    /// `IDEMPOTENCY_SECRET` (at least 32 bytes): the key of the
+    /// Idempotency-Key fingerprints. Unset, one is derived from
+    /// `JWT_SECRET` (HMAC with its own label), so it is never empty.
+    pub idempotency_secret: SecretString,
 }
 
 /// Partner intake settings.
@@ -65,8 +70,18 @@ pub struct AccountsConfig {
     pub bcrypt_cost: u32,
     /// `JWT_TTL`, default 15 minutes.
     pub jwt_ttl: Duration,
-    /// `LOGIN_MAX_FAILURES` within `LOGIN_LOCKOUT_WINDOW` lock an email out.
+    /// `LOGIN_MAX_FAILURES` within `LOGIN_LOCKOUT_WINDOW` lock one client
+    /// address out of one account (default 5).
     pub login_max_failures: u32,
+    /// `LOGIN_MAX_FAILURES_PER_ACCOUNT` per hour from all addresses lock the
+    /// account (default 100, NIST SP 800-63B 5.2.2).
+    pub login_max_failures_per_account: u32,
+    /// `LOGIN_RATE_LIMIT_PER_CLIENT` login attempts per minute from one
+    /// address (default 20), checked before any hashing.
+    pub login_per_client: usize,
+    /// `PASSWORD_VERIFY_MAX_CONCURRENT`: bcrypt verifications at once in this
+    /// process (default: the number of cores); past it, 503 at once.
+    pub password_verify_max_concurrent: usize,
     /// `LOGIN_LOCKOUT_WINDOW`, default 15 minutes.
     pub login_lockout_window: Duration,
     /// `RESEND_LIMIT_PER_EMAIL` per `RESEND_LIMIT_WINDOW` (default 3 per hour).
@@ -82,11 +97,60 @@ impl AccountsConfig {
             bcrypt_cost: shared::password::bcrypt_cost(vars, app_env)?,
             jwt_ttl: vars.duration_or("JWT_TTL", Duration::from_secs(15 * 60))?,
             login_max_failures: vars.parse_or("LOGIN_MAX_FAILURES", 5)?,
+            login_max_failures_per_account: vars.parse_or("LOGIN_MAX_FAILURES_PER_ACCOUNT", 100)?,
+            login_per_client: vars.parse_or("LOGIN_RATE_LIMIT_PER_CLIENT", 20)?,
+            password_verify_max_concurrent: match vars
+                .parse_or("PASSWORD_VERIFY_MAX_CONCURRENT", cores())?
+            {
+                0 => {
+                    return Err(ConfigError::new(
+                        "PASSWORD_VERIFY_MAX_CONCURRENT",
+                        "must be at least 1",
+                    ))
+                }
+                n => n,
+            },
             login_lockout_window: vars
                 .duration_or("LOGIN_LOCKOUT_WINDOW", Duration::from_secs(15 * 60))?,
             resend_per_email: vars.parse_or("RESEND_LIMIT_PER_EMAIL", 3)?,
             resend_per_client: vars.parse_or("RESEND_LIMIT_PER_CLIENT", 20)?,
             resend_window: vars.duration_or("RESEND_LIMIT_WINDOW", Duration::from_secs(3600))?,
+        })
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+}
+
+/// The HTTP server's own limits: slow or idle clients cannot hold it.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// `HTTP_MAX_CONNECTIONS`, default 4096: open connections at once;
+    /// further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// `HTTP_HEADER_READ_TIMEOUT`, default 10 s: a connection that has not
+    /// sent a whole request head by then is closed.
+    pub header_read_timeout: Duration,
+    /// `HTTP_REQUEST_TIMEOUT`, default 45 s (above `Prefer: wait`'s 30):
+    /// a request not answered by then gets 408.
+    pub request_timeout: Duration,
+}
+
+impl HttpLimits {
+    fn from_vars(vars: &Vars<'_>) -> Result<Self, ConfigError> {
+        let max_connections = vars.parse_or("HTTP_MAX_CONNECTIONS", 4096)?;
+        if max_connections == 0 {
+            return Err(ConfigError::new(
+                "HTTP_MAX_CONNECTIONS",
+                "must be at least 1",
+            ));
+        }
+        Ok(Self {
+            max_connections,
+            header_read_timeout: vars
+                .duration_or("HTTP_HEADER_READ_TIMEOUT", Duration::from_secs(10))?,
+            request_timeout: vars.duration_or("HTTP_REQUEST_TIMEOUT", Duration::from_secs(45))?,
         })
     }
 }
@@ -105,6 +169,16 @@ impl IntakeConfig {
         if jwt_secret.len() < 32 {
             return Err(ConfigError::new("JWT_SECRET", "must be at least 32 bytes"));
         }
+        let idempotency_secret = match vars.get("IDEMPOTENCY_SECRET") {
+            Some(s) if s.len() < 32 => {
+                return Err(ConfigError::new(
+                    "IDEMPOTENCY_SECRET",
+                    "must be at least 32 bytes",
+                ))
+            }
+            Some(s) => s,
+            None => crate::idempotency::derive_secret(&jwt_secret),
+        };
         let jwt_secret = SecretString::from(jwt_secret);
         Ok(Self {
             bind_addr: vars.parse_or("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8000)))?,
@@ -119,6 +193,8 @@ impl IntakeConfig {
             .map_err(|reason| ConfigError::new("CORS_ALLOWED_ORIGINS", reason))?,
             accounts: AccountsConfig::from_vars(&vars, common.app_env)?,
             partners: PartnersConfig::from_vars(&vars)?,
+            http: HttpLimits::from_vars(&vars)?,
+            idempotency_secret: SecretString::from(idempotency_secret),
 
             jwt_secret,
             common,

@@ -47,6 +47,13 @@ pub enum ApiError {
     /// the metrics and logged at debug, so a flood does not flood the logs.
     #[error("Too many registrations are waiting to be processed, please retry shortly")]
     Overloaded,
+    /// Too many passwords are being checked at once
+    /// (`PASSWORD_VERIFY_MAX_CONCURRENT`): refused before any hashing.
+    #[error("Too many sign-ins are being processed, please retry shortly")]
+    Busy,
+    /// The request took longer than `HTTP_REQUEST_TIMEOUT`.
+    #[error("Request timed out")]
+    RequestTimeout,
     #[error("Internal server error")]
     Internal(#[source] anyhow::Error),
 }
@@ -65,7 +72,8 @@ impl ApiError {
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Unavailable(_) | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Overloaded | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -115,6 +123,9 @@ impl IntoResponse for ApiError {
         match self {
             Self::Unavailable(_) | Self::Overloaded => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            Self::Busy => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             Self::Conflict(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -5,8 +5,10 @@
 
 use std::time::Duration;
 
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -39,9 +41,26 @@ pub fn parse_key(raw: &str) -> Option<&str> {
     ok.then_some(key)
 }
 
-/// SHA-256 of the body with object keys sorted, so that the same payload
-/// fingerprints the same whatever order its fields came in.
-pub fn fingerprint(body: &Value) -> [u8; 32] {
+/// The fingerprint key derived from `JWT_SECRET` when `IDEMPOTENCY_SECRET`
+/// is unset: an HMAC of a label of its own, so neither key reveals the other.
+pub fn derive_secret(jwt_secret: &str) -> String {
+    let mut mac =
+        HmacSha256::new_from_slice(jwt_secret.as_bytes()).expect("HMAC accepts keys of any length");
+    mac.update(b"patient-registration/idempotency-fingerprint/v1");
+    hex(&mac.finalize().into_bytes())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// HMAC-SHA256 under the server's `key` of the body with object keys
+/// sorted: the same payload fingerprints the same whatever order its fields
+/// came in, and a stored fingerprint (it covers the password) is no use for
+/// testing guesses without the key.
+pub fn fingerprint(key: &SecretString, body: &Value) -> [u8; 32] {
     fn write(value: &Value, out: &mut Vec<u8>) {
         match value {
             Value::Object(map) => {
@@ -69,7 +88,10 @@ pub fn fingerprint(body: &Value) -> [u8; 32] {
     }
     let mut canonical = Vec::new();
     write(body, &mut canonical);
-    Sha256::digest(&canonical).into()
+    let mut mac = HmacSha256::new_from_slice(key.expose_secret().as_bytes())
+        .expect("HMAC accepts keys of any length");
+    mac.update(&canonical);
+    mac.finalize().into_bytes().into()
 }
 
 pub async fn claim(
@@ -146,6 +168,7 @@ pub async fn sweep(db: &PgPool, ttl: Duration) -> sqlx::Result<u64> {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
+    use sha2::Digest;
 
     use super::*;
 
@@ -166,6 +189,8 @@ mod tests {
 
     #[test]
     fn fingerprints_ignore_field_order_but_not_values() {
+        let key = SecretString::from("a-fingerprint-key-of-at-least-32-bytes");
+        let fingerprint = |body: &Value| fingerprint(&key, body);
         let a = json!({"a": 1, "b": {"c": [1, 2], "d": "x"}});
         let b = json!({"b": {"d": "x", "c": [1, 2]}, "a": 1});
         let c = json!({"b": {"d": "y", "c": [1, 2]}, "a": 1});
@@ -175,5 +200,23 @@ mod tests {
             fingerprint(&json!({"a": [1, 2]})),
             fingerprint(&json!({"a": [2, 1]}))
         );
+    }
+
+    /// A dump of the table is no password oracle: without the key, the
+    /// fingerprint of a guessed body is not the stored one.
+    #[test]
+    fn fingerprints_need_the_key() {
+        let body = json!({"email": "a@b.example", "password": "Guess123!"});
+        let ours = SecretString::from("a-fingerprint-key-of-at-least-32-bytes");
+        let theirs = SecretString::from("another-key-an-attacker-might-try!!!!");
+        assert_ne!(fingerprint(&ours, &body), fingerprint(&theirs, &body));
+        let unkeyed: [u8; 32] =
+            Sha256::digest(br#"{"email":"a@b.example","password":"Guess123!",}"#).into();
+        assert_ne!(fingerprint(&ours, &body), unkeyed);
+        assert_ne!(
+            derive_secret("jwt-secret-one-of-32-bytes-or-more!!"),
+            derive_secret("jwt-secret-two-of-32-bytes-or-more!!")
+        );
+        assert_eq!(derive_secret("x").len(), 64);
     }
 }

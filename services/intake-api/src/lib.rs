@@ -18,6 +18,7 @@ mod ratelimit;
 mod recorder;
 mod requests;
 mod routes;
+mod server;
 mod wire;
 
 use std::{sync::Arc, time::Duration};
@@ -42,6 +43,8 @@ pub struct AppState {
     accounts: Arc<Accounts>,
     partners: Arc<config::PartnersConfig>,
     limits: Arc<admission::RegisterLimits>,
+    /// The key of the Idempotency-Key fingerprints.
+    idempotency_secret: Arc<secrecy::SecretString>,
 }
 
 /// Deletes expired idempotency keys every ten minutes until shutdown.
@@ -70,8 +73,12 @@ struct Accounts {
     passwords: shared::password::PasswordHasher,
     config: config::AccountsConfig,
     /// Keyed by the SHA-256 of the email: no address is kept in memory.
-    resend_per_email: ratelimit::RateLimiter<[u8; 32]>,
-    resend_per_client: ratelimit::RateLimiter<std::net::IpAddr>,
+    resend_per_email: Arc<ratelimit::RateLimiter<[u8; 32]>>,
+    resend_per_client: Arc<ratelimit::RateLimiter<std::net::IpAddr>>,
+    /// Login attempts per client address, checked before any hashing.
+    login_per_client: Arc<ratelimit::RateLimiter<std::net::IpAddr>>,
+    /// Password checks in progress: at most `PASSWORD_VERIFY_MAX_CONCURRENT`.
+    verifications: Arc<tokio::sync::Semaphore>,
 }
 
 impl Accounts {
@@ -82,14 +89,21 @@ impl Accounts {
         Ok(Self {
             jwt: auth::Jwt::new(jwt_secret, config.jwt_ttl),
             passwords: shared::password::PasswordHasher::new(config.bcrypt_cost).await?,
-            resend_per_email: ratelimit::RateLimiter::new(
+            resend_per_email: Arc::new(ratelimit::RateLimiter::new(
                 config.resend_per_email,
                 config.resend_window,
-            ),
-            resend_per_client: ratelimit::RateLimiter::new(
+            )),
+            resend_per_client: Arc::new(ratelimit::RateLimiter::new(
                 config.resend_per_client,
                 config.resend_window,
-            ),
+            )),
+            login_per_client: Arc::new(ratelimit::RateLimiter::new(
+                config.login_per_client,
+                Duration::from_secs(60),
+            )),
+            verifications: Arc::new(tokio::sync::Semaphore::new(
+                config.password_verify_max_concurrent,
+            )),
             config,
         })
     }
@@ -101,6 +115,7 @@ impl Accounts {
 /// outcome listener, the idempotency sweeper, the group-commit writer)
 /// start here and stop with `shutdown`.
 pub async fn app(config: IntakeConfig, shutdown: Shutdown) -> anyhow::Result<axum::Router> {
+    let request_timeout = config.http.request_timeout;
     let db = db::pool(
         &config.common.database_url,
         config.common.db_max_connections,
@@ -124,18 +139,34 @@ pub async fn app(config: IntakeConfig, shutdown: Shutdown) -> anyhow::Result<axu
         shutdown: shutdown.clone(),
         cors: cors::Cors::new(config.cors_allowed_origins),
         limits: Arc::new(admission::RegisterLimits::new(&config.partners)),
+        idempotency_secret: Arc::new(config.idempotency_secret),
         partners: Arc::new(config.partners),
         accounts: Arc::new(Accounts::new(config.jwt_secret, config.accounts).await?),
     };
-    spawn_idempotency_sweeper(state.db.clone(), state.partners.idempotency_ttl, shutdown);
-    Ok(routes::router(state))
+    spawn_idempotency_sweeper(
+        state.db.clone(),
+        state.partners.idempotency_ttl,
+        shutdown.clone(),
+    );
+    ratelimit::spawn_sweeper(
+        vec![
+            state.accounts.resend_per_email.clone(),
+            state.accounts.resend_per_client.clone(),
+            state.accounts.login_per_client.clone(),
+            state.limits.per_partner.clone(),
+            state.limits.per_client.clone(),
+        ],
+        shutdown,
+    );
+    Ok(routes::router(state, request_timeout))
 }
 
 /// Migrates, binds and serves until `shutdown`; in-flight requests finish
 /// before it returns.
 pub async fn run(config: IntakeConfig, shutdown: Shutdown) -> anyhow::Result<()> {
     let bind_addr = config.bind_addr;
-    let migrations = db::pool(&config.common.database_url, 1)?;
+    let limits = config.http.clone();
+    let migrations = db::pool(&config.common.database_migration_url, 1)?;
     db::migrate(&migrations, Duration::from_secs(60))
         .await
         .context("applying migrations")?;
@@ -145,12 +176,7 @@ pub async fn run(config: IntakeConfig, shutdown: Shutdown) -> anyhow::Result<()>
         .await
         .with_context(|| format!("binding {bind_addr}"))?;
     tracing::info!(addr = %bind_addr, "intake-api listening");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.wait())
-    .await?;
+    server::serve(listener, app, &limits, shutdown).await;
     tracing::info!("intake-api stopped");
     Ok(())
 }

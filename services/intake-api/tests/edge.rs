@@ -380,6 +380,7 @@ async fn the_document_references_only_responses_it_declares() {
         "RateLimited",
         "Unavailable",
         "Internal",
+        "TimedOut",
     ] {
         let example = &declared[name]["content"]["application/json"]["examples"];
         let example = example.as_object().unwrap().values().next().unwrap();
@@ -431,35 +432,37 @@ async fn the_document_lists_every_endpoint_with_its_answers() {
             REGISTER,
             "post",
             &[
-                "201", "202", "400", "401", "409", "413", "415", "422", "429", "500", "503",
+                "201", "202", "400", "401", "408", "409", "413", "415", "422", "429", "500", "503",
             ],
         ),
         (
             "/api/v1/patient/registrations/{request_id}",
             "get",
-            &["200", "404", "500", "503"],
+            &["200", "404", "408", "500", "503"],
         ),
         (
             LOGIN,
             "post",
             &[
-                "200", "400", "401", "403", "413", "415", "422", "429", "500", "503",
+                "200", "400", "401", "403", "408", "413", "415", "422", "429", "500", "503",
             ],
         ),
         (
             VERIFY,
             "post",
-            &["200", "400", "413", "415", "422", "500", "503"],
+            &["200", "400", "408", "413", "415", "422", "500", "503"],
         ),
         (
             RESEND,
             "post",
-            &["202", "400", "413", "415", "422", "429", "500", "503"],
+            &[
+                "202", "400", "408", "413", "415", "422", "429", "500", "503",
+            ],
         ),
         (
             "/api/v1/patient/profile/{patient_id}",
             "get",
-            &["200", "401", "403", "404", "500", "503"],
+            &["200", "401", "403", "404", "408", "500", "503"],
         ),
         ("/health/live", "get", &["200"]),
         ("/health/ready", "get", &["200", "503"]),
@@ -570,4 +573,46 @@ async fn the_request_schemas_state_the_rules_the_server_enforces() {
             assert!(schemas[schema]["properties"][field]["minLength"].as_u64() >= Some(1));
         }
     }
+}
+
+/// Metric labels come from fixed sets: invented methods and paths add no
+/// series after the first `other`/`unmatched` one.
+#[tokio::test]
+async fn invented_methods_and_paths_add_no_metric_series() {
+    let app = app().await;
+    let series = |app: Router| async move {
+        let response = app
+            .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        text.lines()
+            .filter(|l| l.starts_with("http_request"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let weird = |n: usize| {
+        let method = format!("X{}", "Y".repeat(900 + n));
+        Request::builder()
+            .method(Method::from_bytes(method.as_bytes()).unwrap())
+            .uri(format!("/x/{}", "z".repeat(n)))
+            .body(Body::empty())
+            .unwrap()
+    };
+    for n in 0..50 {
+        let answer = send(app.clone(), weird(n)).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    }
+    // The registry is the process's: other tests add their own series.
+    let lines = series(app).await;
+    assert!(lines
+        .iter()
+        .all(|l| !l.contains("YYYY") && !l.contains("zzz")));
+    let other: Vec<_> = lines
+        .iter()
+        .filter(|l| l.starts_with("http_requests_total") && l.contains(r#"method="other""#))
+        .collect();
+    assert_eq!(other.len(), 1, "{other:?}");
+    assert!(other[0].contains(r#"route="unmatched""#) && other[0].contains(r#"status="404""#));
 }

@@ -40,6 +40,7 @@ use utoipa::{
             crate::wire::responses::RateLimited,
             crate::wire::responses::Unavailable,
             crate::wire::responses::Internal,
+            crate::wire::responses::TimedOut,
         ),
     ),
     modifiers(&SecuritySchemes),

@@ -14,11 +14,11 @@ use uuid::Uuid;
 use axum::extract::State;
 
 use crate::{
-    accounts,
+    accounts::{self, Attempt},
     error::ApiError,
     extract::{ClientAddr, RequestBody, Text, Valid},
     wire::{
-        responses::{Internal, JsonBodyErrors, Unavailable},
+        responses::{Internal, JsonBodyErrors, TimedOut},
         ErrorBody, Success,
     },
     AppState,
@@ -26,6 +26,7 @@ use crate::{
 
 const INVALID: &str = "Invalid email or password";
 const LOCKED_OUT: &str = "Too many failed login attempts. Please try again later.";
+const THROTTLED: &str = "Too many login attempts from this address. Please try again later.";
 const DEACTIVATED: &str = "This account has been deactivated";
 
 /// Credentials. Fields other than these are ignored.
@@ -84,10 +85,19 @@ pub struct AccessToken {
 ///
 /// Exchanges a patient's email and password for a short-lived access token
 /// (an HS256 JWT) for the `bearer_auth` scheme. An unknown email and a wrong
-/// password get the same 401, in the same time. `LOGIN_MAX_FAILURES` (5)
-/// failures for one email within `LOGIN_LOCKOUT_WINDOW` (15 minutes) lock
-/// that email out: every attempt, even with the right password, gets 429
-/// until the oldest failure leaves the window. A success clears the count.
+/// password get the same 401, in the same time.
+///
+/// Before any password is checked: at most `LOGIN_RATE_LIMIT_PER_CLIENT`
+/// (20) attempts a minute from one address (429), and at most
+/// `PASSWORD_VERIFY_MAX_CONCURRENT` checks at once in the process (503,
+/// retry shortly). `LOGIN_MAX_FAILURES` (5) failures for one account from
+/// one address within `LOGIN_LOCKOUT_WINDOW` (15 minutes) lock that address
+/// out of that account: every attempt from it, even with the right
+/// password, gets 429 until the oldest failure leaves the window;
+/// `LOGIN_MAX_FAILURES_PER_ACCOUNT` (100) failures in an hour from all
+/// addresses lock the account. Attempts are counted as they start, so
+/// concurrent guesses cannot pass the limits. A success clears that
+/// address's count.
 /// Wrong credentials (401), a deactivated account (403) and a lockout (429)
 /// are business outcomes a well-formed body can meet.
 #[utoipa::path(
@@ -107,13 +117,25 @@ pub struct AccessToken {
             body = ErrorBody, example = json!(ApiError::Forbidden(DEACTIVATED).body())),
         (status = 422, description = "`email` or `password` missing, blank or not a string", body = ErrorBody,
             example = json!(ApiError::Validation(FieldErrors::single("email", "Email is required")).body())),
-        (status = 429, description = "Too many failed attempts for this email: locked out",
+        (status = 429, description = "Too many attempts from this address, or too many \
+            failures for this account from it (or from everywhere): locked out for a while",
             body = ErrorBody,
             headers(("Retry-After" = u32, description = "Seconds until the lockout ends")),
-            example = json!(ApiError::TooManyRequests { message: LOCKED_OUT,
-                retry_after: std::time::Duration::from_secs(900) }.body())),
+            examples(
+                ("Locked out" = (value = json!(ApiError::TooManyRequests { message: LOCKED_OUT,
+                    retry_after: std::time::Duration::from_secs(900) }.body()))),
+                ("Throttled" = (value = json!(ApiError::TooManyRequests { message: THROTTLED,
+                    retry_after: std::time::Duration::from_secs(3) }.body()))),
+            )),
+        (status = 408, response = TimedOut),
         (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 503, description = "A dependency is down, or too many passwords are being \
+            checked at once: retry shortly", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying")),
+            examples(
+                ("Unavailable" = (value = json!(ApiError::Unavailable(anyhow::anyhow!("down")).body()))),
+                ("Busy" = (value = json!(ApiError::Busy.body()))),
+            )),
     )
 )]
 #[tracing::instrument(name = "login", skip_all)]
@@ -122,6 +144,20 @@ pub async fn login(
     ClientAddr(client): ClientAddr,
     Valid(Credentials { email, password }): Valid<LoginRequest>,
 ) -> Result<Success<AccessToken>, ApiError> {
+    let accounts = &state.accounts;
+    // Cheap refusals first: nothing below runs bcrypt for a throttled caller.
+    accounts
+        .login_per_client
+        .check(client, std::time::Instant::now())
+        .map_err(|retry_after| ApiError::TooManyRequests {
+            message: THROTTLED,
+            retry_after,
+        })?;
+    let _verifying = accounts
+        .verifications
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::Busy)?;
     let email_key = hash_token(&email);
     let client = client.to_string();
     let audit = |outcome, patient_id| Entry {
@@ -131,29 +167,36 @@ pub async fn login(
         request_id: None,
         client_addr: Some(&client),
     };
-    let settings = &state.accounts.config;
-
-    let locked = accounts::locked_until(
-        &state.db,
-        &email_key,
-        settings.login_max_failures,
-        settings.login_lockout_window,
-    )
-    .await?;
-    if let Some(until) = locked {
-        let _ = audit::record(&state.db, &audit("locked_out", None)).await;
-        let retry_after = (until - chrono::Utc::now()).to_std().unwrap_or_default();
-        return Err(ApiError::TooManyRequests {
-            message: LOCKED_OUT,
-            retry_after,
-        });
-    }
+    let settings = &accounts.config;
+    let lockout = accounts::Lockout {
+        per_address: settings.login_max_failures,
+        window: settings.login_lockout_window,
+        per_account: settings.login_max_failures_per_account,
+    };
+    let failures = match accounts::begin_attempt(&state.db, &email_key, &client, &lockout).await? {
+        Attempt::Allowed { failures } => failures,
+        Attempt::Locked {
+            until,
+            account_wide,
+        } => {
+            let outcome = if account_wide {
+                "locked_out_account"
+            } else {
+                "locked_out"
+            };
+            audit::record(&state.db, &audit(outcome, None)).await?;
+            let retry_after = (until - chrono::Utc::now()).to_std().unwrap_or_default();
+            return Err(ApiError::TooManyRequests {
+                message: LOCKED_OUT,
+                retry_after,
+            });
+        }
+    };
 
     let record = accounts::find_login(&state.db, &email).await?;
     // Unknown emails are checked against a dummy hash of the same cost, so
     // both failures take the time of one bcrypt verification.
-    let matches = state
-        .accounts
+    let matches = accounts
         .passwords
         .verify(&password, record.as_ref().map(|r| r.password_hash.as_str()))
         .await
@@ -161,23 +204,24 @@ pub async fn login(
     let record = match record {
         Some(record) if matches => record,
         other => {
-            accounts::record_failure(&state.db, &email_key).await?;
-            let _ = audit::record(
-                &state.db,
-                &audit("invalid_credentials", other.map(|r| r.id)),
-            )
-            .await;
+            // The failure was recorded before the check; this one may have
+            // been the last this address gets.
+            let outcome = if failures >= settings.login_max_failures {
+                "invalid_credentials_locked_out"
+            } else {
+                "invalid_credentials"
+            };
+            audit::record(&state.db, &audit(outcome, other.map(|r| r.id))).await?;
             return Err(ApiError::Unauthorized(INVALID));
         }
     };
+    accounts::clear_failures(&state.db, &email_key, &client).await?;
     if !record.is_active {
-        let _ = audit::record(&state.db, &audit("deactivated", Some(record.id))).await;
+        audit::record(&state.db, &audit("deactivated", Some(record.id))).await?;
         return Err(ApiError::Forbidden(DEACTIVATED));
     }
-    accounts::clear_failures(&state.db, &email_key).await?;
     audit::record(&state.db, &audit("success", Some(record.id))).await?;
-    let access_token = state
-        .accounts
+    let access_token = accounts
         .jwt
         .issue(record.id, chrono::Utc::now().timestamp());
     tracing::info!(patient_id = %record.id, "login succeeded");
@@ -186,7 +230,7 @@ pub async fn login(
         AccessToken {
             access_token,
             token_type: "Bearer",
-            expires_in: state.accounts.jwt.ttl.as_secs(),
+            expires_in: accounts.jwt.ttl.as_secs(),
             patient_id: record.id,
         },
     ))

@@ -14,7 +14,7 @@ use axum::{
     extract::{DefaultBodyLimit, MatchedPath, Request},
     http::{header, HeaderValue},
     middleware::{self, Next},
-    response::Response,
+    response::{IntoResponse, Response},
     routing::{get, post},
     Router,
 };
@@ -28,7 +28,7 @@ use crate::{error::ApiError, AppState};
 /// Bodies above this are refused with 413 before they are read whole.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, request_timeout: std::time::Duration) -> Router {
     let probes = Probes {
         db: state.db.clone(),
         broker: state.broker.clone(),
@@ -59,8 +59,20 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("Route not found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            within(request_timeout, request, next)
+        }))
         .layer(middleware::from_fn_with_state(cors, crate::cors::cors))
         .layer(middleware::from_fn(log_and_harden))
+}
+
+/// Answers 408 for a request not done within `HTTP_REQUEST_TIMEOUT`
+/// (reading a slow body included); its handler is dropped.
+async fn within(limit: std::time::Duration, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::RequestTimeout.into_response(),
+    }
 }
 
 /// Logs each request (method, route template, status, latency: never a
@@ -69,7 +81,7 @@ pub fn router(state: AppState) -> Router {
 /// carry PHI or tokens.
 async fn log_and_harden(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().clone();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -90,14 +102,14 @@ async fn log_and_harden(request: Request, next: Next) -> Response {
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     let labels = RouteLabels {
-        method: method.as_str().to_owned(),
+        method: method.to_owned(),
         route,
     };
     m.http_duration
         .get_or_create(&labels)
         .observe(elapsed.as_secs_f64());
     tracing::info!(
-        %method,
+        method,
         route = labels.route,
         status,
         latency_ms = elapsed.as_secs_f64() * 1000.0,
@@ -111,4 +123,46 @@ async fn log_and_harden(request: Request, next: Next) -> Response {
         })
         .inc();
     response
+}
+
+/// A method as metrics and logs name it: one of a fixed set, so a client
+/// inventing methods cannot grow the label space (or the logs) at will.
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Method;
+
+    #[test]
+    fn only_known_methods_are_named() {
+        let cases = [
+            ("GET", "GET"),
+            ("HEAD", "HEAD"),
+            ("POST", "POST"),
+            ("PUT", "PUT"),
+            ("PATCH", "PATCH"),
+            ("DELETE", "DELETE"),
+            ("OPTIONS", "OPTIONS"),
+            ("TRACE", "other"),
+            ("CONNECT", "other"),
+            ("get", "other"),
+            ("XYZZYXYZZYXYZZY", "other"),
+        ];
+        for (raw, want) in cases {
+            let method = Method::from_bytes(raw.as_bytes()).expect("a method");
+            assert_eq!(super::method_label(&method), want, "{raw}");
+        }
+    }
 }

@@ -10,7 +10,7 @@ use crate::{
     extract::{AuthPatient, ClientAddr},
     profile::{self, Profile},
     wire::{
-        responses::{BearerRequired, Internal, Unavailable},
+        responses::{BearerRequired, Internal, TimedOut, Unavailable},
         ErrorBody, Success,
     },
     AppState,
@@ -45,6 +45,7 @@ const NOT_FOUND: &str = "Patient not found";
             )),
         (status = 404, description = "The token's patient no longer exists", body = ErrorBody,
             example = json!(ApiError::NotFound(NOT_FOUND).body())),
+        (status = 408, response = TimedOut),
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
     )

@@ -25,7 +25,7 @@ use crate::{
     prefer::requested_wait,
     requests::{self, RequestState, RequestStatus},
     wire::{
-        responses::{Internal, PayloadTooLarge, RateLimited, UnsupportedMediaType},
+        responses::{Internal, PayloadTooLarge, RateLimited, TimedOut, UnsupportedMediaType},
         ErrorBody, Success,
     },
     AppState,
@@ -115,6 +115,7 @@ const IDEMPOTENCY_IN_PROGRESS: &str =
                 ("Idempotency-Key reused" = (value = json!(ApiError::IdempotencyKeyReused.body()))),
             )),
         (status = 429, response = RateLimited),
+        (status = 408, response = TimedOut),
         (status = 500, response = Internal),
         (status = 503, description = "A dependency is down, or the request queue is at its \
             bound: retry later", body = ErrorBody,
@@ -148,7 +149,7 @@ pub async fn register(
     let scope = caller.scope();
     if let Some(key) = idempotency {
         let ttl = state.partners.idempotency_ttl;
-        let fingerprint = idempotency::fingerprint(&body);
+        let fingerprint = idempotency::fingerprint(&state.idempotency_secret, &body);
         match idempotency::claim(&state.db, &scope, key, &fingerprint, ttl).await? {
             Claim::New => {}
             Claim::Replay(request_id) => return replay(&state, request_id).await,

@@ -7,7 +7,7 @@ use crate::{
     error::ApiError,
     requests::{self, RequestStatus},
     wire::{
-        responses::{Internal, Unavailable},
+        responses::{Internal, TimedOut, Unavailable},
         ErrorBody, Success,
     },
     AppState,
@@ -30,6 +30,7 @@ const NOT_FOUND: &str = "Registration request not found";
         (status = 200, description = "The request's status", body = Success<RequestStatus>),
         (status = 404, description = "No such request", body = ErrorBody,
             example = json!(ApiError::NotFound(NOT_FOUND).body())),
+        (status = 408, response = TimedOut),
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
     )

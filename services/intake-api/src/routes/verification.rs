@@ -22,7 +22,9 @@ use crate::{
     error::ApiError,
     extract::{ClientAddr, RequestBody, Text, Valid},
     wire::{
-        responses::{Internal, JsonBodyErrors, PayloadTooLarge, Unavailable, UnsupportedMediaType},
+        responses::{
+            Internal, JsonBodyErrors, PayloadTooLarge, TimedOut, Unavailable, UnsupportedMediaType,
+        },
         Empty, ErrorBody, Success,
     },
     AppState,
@@ -89,6 +91,7 @@ pub struct VerifiedEmail {
             )),
         (status = 422, description = "`token` missing, blank or not a string", body = ErrorBody,
             example = json!(ApiError::Validation(FieldErrors::single("token", "Token is required")).body())),
+        (status = 408, response = TimedOut),
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
     )
@@ -179,6 +182,7 @@ impl RequestBody for ResendVerificationRequest {
             headers(("Retry-After" = u32, description = "Seconds to wait before asking again")),
             example = json!(ApiError::TooManyRequests { message: RESEND_LIMITED,
                 retry_after: std::time::Duration::from_secs(3600) }.body())),
+        (status = 408, response = TimedOut),
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
     )
@@ -191,20 +195,22 @@ pub async fn resend_verification(
 ) -> Result<Response, ApiError> {
     let now = Instant::now();
     // Limits count requests, not accounts: they say nothing about existence.
-    for limited in [
-        state.accounts.resend_per_client.check(client, now),
-        state
-            .accounts
-            .resend_per_email
-            .check(hash_token(email.as_str()), now),
-    ] {
-        if let Err(retry_after) = limited {
-            return Err(ApiError::TooManyRequests {
-                message: RESEND_LIMITED,
-                retry_after,
-            });
-        }
-    }
+    // The address first: an email's bucket is made only for a valid email
+    // from an address still within its limit.
+    let limited = |retry_after| ApiError::TooManyRequests {
+        message: RESEND_LIMITED,
+        retry_after,
+    };
+    state
+        .accounts
+        .resend_per_client
+        .check(client, now)
+        .map_err(limited)?;
+    state
+        .accounts
+        .resend_per_email
+        .check(hash_token(email.as_str()), now)
+        .map_err(limited)?;
     let patient = accounts::unverified_patient(&state.db, email.as_str()).await?;
     if let Some(patient_id) = patient {
         let event_id = Uuid::new_v4();

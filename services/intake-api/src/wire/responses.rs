@@ -104,6 +104,12 @@ shared_responses! {
         &[("Unavailable", ApiError::Unavailable(anyhow::anyhow!("down")))],
         &[RETRY_AFTER],
     );
+    /// 408: not answered within `HTTP_REQUEST_TIMEOUT`.
+    TimedOut => error_response(
+        "Not answered within `HTTP_REQUEST_TIMEOUT` (45 s by default; a slow body counts)",
+        &[("Timed out", ApiError::RequestTimeout)],
+        &[],
+    );
     /// 500: a fault on our side; its cause is logged, never shown.
     Internal => error_response(
         "An unexpected fault on the server (logged with its cause, never shown)",
