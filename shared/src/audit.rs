@@ -1,6 +1,7 @@
 //! The audit trail: one append-only row per registration outcome, login
-//! attempt, email verification, resend and profile read. Only ids, an
-//! action, an outcome and the client address: never a secret or PHI.
+//! attempt, email verification, resend and profile read, and for every
+//! operator command. Only ids, an action, an outcome and the client address
+//! (or the operator's account and host): never a secret or PHI.
 
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -12,6 +13,13 @@ pub enum Action {
     EmailVerification,
     VerificationResend,
     ProfileRead,
+    /// Operator commands (`admin ...`), written with [`record_operator`].
+    AdminPartnerCreate,
+    AdminPartnerList,
+    AdminPartnerRevoke,
+    AdminDlqList,
+    AdminDlqReplay,
+    AdminResealPhi,
 }
 
 impl Action {
@@ -22,6 +30,12 @@ impl Action {
             Self::EmailVerification => "email_verification",
             Self::VerificationResend => "verification_resend",
             Self::ProfileRead => "profile_read",
+            Self::AdminPartnerCreate => "admin_partner_create",
+            Self::AdminPartnerList => "admin_partner_list",
+            Self::AdminPartnerRevoke => "admin_partner_revoke",
+            Self::AdminDlqList => "admin_dlq_list",
+            Self::AdminDlqReplay => "admin_dlq_replay",
+            Self::AdminResealPhi => "admin_reseal_phi",
         }
     }
 }
@@ -55,4 +69,36 @@ pub async fn record(db: &PgPool, entry: &Entry<'_>) -> sqlx::Result<()> {
         tracing::error!(error = %e, action = entry.action.as_str(), "could not write an audit row");
     }
     written
+}
+
+/// Who ran an operator command, as the operating system knows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operator {
+    /// The account, e.g. `alice`, or `alice via sudo as root`.
+    pub user: String,
+    pub host: String,
+}
+
+/// Writes the row of an operator command: which command, its outcome, and
+/// who ran it on which machine. `run_id`, kept as the request id, ties
+/// together the rows of one run. A failure is returned, not logged: an
+/// operator command stops and says so itself, in one line.
+pub async fn record_operator(
+    db: &PgPool,
+    action: Action,
+    outcome: &'static str,
+    run_id: Uuid,
+    operator: &Operator,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (action, outcome, request_id, operator_user, operator_host) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(action.as_str())
+    .bind(outcome)
+    .bind(run_id)
+    .bind(&operator.user)
+    .bind(&operator.host)
+    .execute(db)
+    .await
+    .map(drop)
 }

@@ -143,6 +143,10 @@ impl AppEnv {
 pub struct CommonConfig {
     pub app_env: AppEnv,
     pub database_url: SecretString,
+    /// `DATABASE_MIGRATION_URL`, default `DATABASE_URL`: the role that owns
+    /// the schema and applies migrations, so that the services themselves
+    /// can connect as a role that may not alter it (nor the audit trail).
+    pub database_migration_url: SecretString,
     pub amqp_url: SecretString,
     pub keyring: Keyring,
     pub db_max_connections: u32,
@@ -156,16 +160,12 @@ pub struct CommonConfig {
 impl CommonConfig {
     pub fn from_vars(vars: &Vars<'_>) -> Result<Self, ConfigError> {
         let app_env = AppEnv::from_vars(vars)?;
-        let database_url = vars.string_or(
+        let database_url = postgres_url(
+            vars,
             "DATABASE_URL",
             "postgres://postgres:postgres@127.0.0.1:5432/patient_registration",
-        );
-        if !database_url.starts_with("postgres://") && !database_url.starts_with("postgresql://") {
-            return Err(ConfigError::new(
-                "DATABASE_URL",
-                "must start with postgres://",
-            ));
-        }
+        )?;
+        let database_migration_url = postgres_url(vars, "DATABASE_MIGRATION_URL", &database_url)?;
         let amqp_url = vars.string_or("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f");
         if !amqp_url.starts_with("amqp://") && !amqp_url.starts_with("amqps://") {
             return Err(ConfigError::new(
@@ -177,6 +177,7 @@ impl CommonConfig {
         Ok(Self {
             app_env,
             database_url: database_url.into(),
+            database_migration_url: database_migration_url.into(),
             amqp_url: amqp_url.into(),
             keyring: Keyring::from_vars(vars, app_env)?,
             db_max_connections: vars.parse_or("DATABASE_MAX_CONNECTIONS", 10)?,
@@ -192,8 +193,20 @@ impl CommonConfig {
     }
 }
 
+/// A Postgres URL from `name`, or `default` when it is unset.
+fn postgres_url(vars: &Vars<'_>, name: &'static str, default: &str) -> Result<String, ConfigError> {
+    let url = vars.string_or(name, default);
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(url)
+    } else {
+        Err(ConfigError::new(name, "must start with postgres://"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use secrecy::ExposeSecret;
+
     use super::*;
 
     #[test]
@@ -226,5 +239,57 @@ mod tests {
         let env = HashMap::from([("DATABASE_URL", "mysql://x"), ("APP_ENV", "test")]);
         let err = CommonConfig::from_vars(&Vars(&env)).err();
         assert_eq!(err.map(|e| e.name), Some("DATABASE_URL"));
+    }
+
+    /// The service URL and the migration URL that `vars` configure.
+    fn database_urls(vars: &[(&'static str, &'static str)]) -> Result<(String, String), String> {
+        let env: HashMap<&str, &str> = vars.iter().copied().collect();
+        let config = CommonConfig::from_vars(&Vars(&env)).map_err(|e| e.to_string())?;
+        Ok((
+            config.database_url.expose_secret().to_owned(),
+            config.database_migration_url.expose_secret().to_owned(),
+        ))
+    }
+
+    #[test]
+    fn migrations_run_as_the_service_role_unless_told_otherwise() {
+        let app = "postgres://app:a@127.0.0.1:5432/db";
+        assert_eq!(
+            database_urls(&[("APP_ENV", "test"), ("DATABASE_URL", app)]),
+            Ok((app.to_owned(), app.to_owned()))
+        );
+    }
+
+    #[test]
+    fn migrations_run_as_the_owner_when_database_migration_url_is_set() {
+        let app = "postgres://app:a@127.0.0.1:5432/db";
+        let owner = "postgresql://owner:o@127.0.0.1:5432/db";
+        assert_eq!(
+            database_urls(&[
+                ("APP_ENV", "test"),
+                ("DATABASE_URL", app),
+                ("DATABASE_MIGRATION_URL", owner),
+            ]),
+            Ok((app.to_owned(), owner.to_owned()))
+        );
+        // Blank counts as unset, as for every variable.
+        assert_eq!(
+            database_urls(&[
+                ("APP_ENV", "test"),
+                ("DATABASE_URL", app),
+                ("DATABASE_MIGRATION_URL", " "),
+            ]),
+            Ok((app.to_owned(), app.to_owned()))
+        );
+    }
+
+    #[test]
+    fn malformed_database_migration_url_is_named() {
+        let env = HashMap::from([
+            ("APP_ENV", "test"),
+            ("DATABASE_MIGRATION_URL", "mysql://owner@x/db"),
+        ]);
+        let err = CommonConfig::from_vars(&Vars(&env)).err();
+        assert_eq!(err.map(|e| e.name), Some("DATABASE_MIGRATION_URL"));
     }
 }

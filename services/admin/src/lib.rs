@@ -1,4 +1,7 @@
 //! Operator commands, as a library so that tests can call them.
 
+pub mod command;
 pub mod dlq;
+pub mod operator;
 pub mod reseal;
+pub mod trail;

@@ -9,103 +9,77 @@
 //! admin reseal-phi              re-seal PHI still sealed with a retired key
 //! ```
 //! QUEUE is `registration.requests` or `notification.patient-created`.
+//!
+//! Every command is audited with the operator's OS account and host
+//! (`trail.rs`); if the audit trail cannot be written, the command fails
+//! with one line on stderr and a non-zero exit. Migrations are applied as
+//! `DATABASE_MIGRATION_URL`, the command runs as `DATABASE_URL`.
 
 #![allow(clippy::print_stdout)] // a command's answer goes to stdout
 
-use std::time::Duration;
+use std::{process::ExitCode, time::Duration};
 
-use admin::{dlq, reseal};
+use admin::{command::Command, operator, trail::Trail};
 use anyhow::Context;
-use shared::{
-    broker::Broker,
-    config::{CommonConfig, ProcessEnv, Vars},
-    partner,
-};
-
-const USAGE: &str = "usage: admin partner create NAME | partner list | partner revoke KEY_ID \
-                     | dlq list QUEUE [N] | dlq replay QUEUE [N] | reseal-phi";
+use shared::config::{CommonConfig, ProcessEnv, Vars};
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let config = match CommonConfig::from_vars(&Vars(&ProcessEnv)) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("admin: configuration error: {e}");
-            std::process::exit(2);
+            return ExitCode::from(2);
         }
     };
     shared::telemetry::init_cli("admin");
     let args: Vec<String> = std::env::args().skip(1).collect();
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
-    let db = shared::db::pool(&config.database_url, 2)?;
-    shared::db::migrate(&db, Duration::from_secs(30)).await?;
-    match words.as_slice() {
-        ["partner", "create", name] => {
-            let key = partner::create_key(&db, name).await?;
-            println!(
-                "partner: {name}\nkey id: {}\napi key (shown once, store it now): {}",
-                key.id, key.key
-            );
+    let command = match Command::parse(&words) {
+        Ok(command) => command,
+        Err(usage) => {
+            eprintln!("admin: {usage}");
+            return ExitCode::from(2);
         }
-        ["partner", "list"] => {
-            for k in partner::list_keys(&db).await? {
-                let revoked = k
-                    .revoked_at
-                    .map_or_else(|| "active".to_owned(), |t| format!("revoked {t}"));
-                println!(
-                    "{}\t{}\t{}…\t{}\t{revoked}",
-                    k.id, k.partner, k.prefix, k.created_at
-                );
-            }
+    };
+    match run(&config, &command).await {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
         }
-        ["partner", "revoke", id] => {
-            let id = id
-                .parse()
-                .context("KEY_ID must be a key id from `admin partner list`")?;
-            let done = partner::revoke_key(&db, id).await?;
-            println!(
-                "{}",
-                if done {
-                    "revoked"
-                } else {
-                    "no such active key"
-                }
-            );
-        }
-        ["dlq", verb @ ("list" | "replay"), queue, rest @ ..] => {
-            let limit = rest
-                .first()
-                .map_or(Ok(100), |n| n.parse())
-                .context("N must be a number")?;
-            let broker = Broker::new(&config.amqp_url, config.topology.clone(), 2)?;
-            let conn = broker.connection().await?;
-            let channel = conn.create_channel().await?;
-            if *verb == "list" {
-                let dead = dlq::list(&channel, queue, limit).await?;
-                for d in &dead {
-                    println!(
-                        "{}\t{}\trequest {}\t{}\t{} bytes",
-                        d.message_id.as_deref().unwrap_or("-"),
-                        d.kind.as_deref().unwrap_or("-"),
-                        d.request_id.as_deref().unwrap_or("-"),
-                        d.reason.as_deref().unwrap_or("-"),
-                        d.bytes
-                    );
-                }
-                println!("{} dead-lettered message(s) shown", dead.len());
-            } else {
-                let n = dlq::replay(&channel, &broker, &db, queue, limit).await?;
-                println!("replayed {n} message(s)");
-            }
-        }
-        ["reseal-phi"] => {
-            let count = reseal::reseal_patients(&db, &config.keyring).await?;
-            println!("re-sealed {count} patient(s) under the current key");
-        }
-        _ => {
-            eprintln!("{USAGE}");
-            std::process::exit(2);
+        Err(e) => {
+            eprintln!("admin: {}", one_line(&e));
+            ExitCode::FAILURE
         }
     }
-    Ok(())
+}
+
+/// What failed and why, without the layers between (sqlx repeats its
+/// source in its own message).
+fn one_line(e: &anyhow::Error) -> String {
+    match e.chain().nth(1) {
+        Some(_) => format!("{e}: {}", e.root_cause()),
+        None => e.to_string(),
+    }
+}
+
+/// Migrates, then runs `command` between its two audit rows; returns its
+/// report, to be shown only once its outcome is audited.
+async fn run(config: &CommonConfig, command: &Command) -> anyhow::Result<String> {
+    let migrations = shared::db::pool(&config.database_migration_url, 1)?;
+    shared::db::migrate(&migrations, Duration::from_secs(30))
+        .await
+        .context("applying migrations")?;
+    migrations.close().await;
+    let db = shared::db::pool(&config.database_url, 2)?;
+    let trail = Trail::start(&db, command.action(), operator::current())
+        .await
+        .context("nothing was done: the audit trail cannot be written")?;
+    let done = command.run(config, &db).await;
+    let audited = trail
+        .finish(done.as_ref().map_or("failed", |d| d.outcome))
+        .await;
+    let done = done?;
+    audited.context("the command ran, but its outcome cannot be written to the audit trail")?;
+    Ok(done.report)
 }

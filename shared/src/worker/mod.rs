@@ -53,10 +53,12 @@ pub async fn run<H: Handler>(
     shutdown: Shutdown,
     build: impl FnOnce(Resources) -> anyhow::Result<H>,
 ) -> anyhow::Result<()> {
-    let db = db::pool(&common.database_url, common.db_max_connections)?;
-    db::migrate(&db, MIGRATION_DEADLINE)
+    let migrations = db::pool(&common.database_migration_url, 1)?;
+    db::migrate(&migrations, MIGRATION_DEADLINE)
         .await
         .context("applying migrations")?;
+    migrations.close().await;
+    let db = db::pool(&common.database_url, common.db_max_connections)?;
     let broker = Broker::new(
         &common.amqp_url,
         common.topology.clone(),
