@@ -20,10 +20,14 @@ pub enum Action {
     AdminDlqList,
     AdminDlqReplay,
     AdminResealPhi,
+    /// A poll of a registration's status (it shows contact details).
+    RegistrationStatusRead,
+    /// A partner key refused (unknown, revoked, or required and missing).
+    PartnerAuthentication,
 }
 
 impl Action {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Registration => "registration",
             Self::Login => "login",
@@ -36,6 +40,8 @@ impl Action {
             Self::AdminDlqList => "admin_dlq_list",
             Self::AdminDlqReplay => "admin_dlq_replay",
             Self::AdminResealPhi => "admin_reseal_phi",
+            Self::RegistrationStatusRead => "registration_status_read",
+            Self::PartnerAuthentication => "partner_authentication",
         }
     }
 }

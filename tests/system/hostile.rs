@@ -66,16 +66,20 @@ async fn a_login_storm_from_one_address_reaches_bcrypt_at_most_twenty_times() {
         }
     });
     let answers = join_all(attempts).await;
-    let (checked, throttled, busy) = (count(&answers, 401), count(&answers, 429), count(&answers, 503));
+    let (checked, throttled, busy) = (
+        count(&answers, 401),
+        count(&answers, 429),
+        count(&answers, 503),
+    );
     assert_eq!(checked + throttled + busy, 200, "{answers:?}");
     // LOGIN_RATE_LIMIT_PER_CLIENT (20 a minute) passes at most 20, and of
     // those only PASSWORD_VERIFY_MAX_CONCURRENT at a time get to bcrypt.
     assert!(checked + busy <= 20, "{checked} checked, {busy} busy");
     assert!(throttled >= 180);
-    assert!(answers
-        .iter()
-        .filter(|a| a.0 != 401)
-        .all(|a| a.1.as_deref().is_some_and(|s| s.parse::<u64>().unwrap() >= 1)));
+    assert!(answers.iter().filter(|a| a.0 != 401).all(|a| a
+        .1
+        .as_deref()
+        .is_some_and(|s| s.parse::<u64>().unwrap() >= 1)));
     // A throttled attempt costs no hashing: it is answered at once.
     let (status, _, took) = login_as(&attacker, &stack, "one.more@storm.example", PASSWORD).await;
     assert_eq!(status, 429);
@@ -235,4 +239,57 @@ async fn idle_and_slow_connections_cannot_crowd_out_a_request() {
     let open = closed.iter().filter(|c| !**c).count();
     assert_eq!(open, 0, "{open} idle connections still open");
     let _: Value = answer.json().await.unwrap();
+}
+
+#[tokio::test]
+async fn every_access_is_audited_and_none_is_served_without_its_row() {
+    let stack = Stack::start_with(StackOptions {
+        env: vec![("REQUIRE_PARTNER_KEY", "true".into())],
+    })
+    .await;
+    let outsider = client_from([127, 0, 0, 51]);
+    let unknown = format!("{}/api/v1/patient/registrations/{}", stack.base_url, uuid::Uuid::new_v4());
+    assert_eq!(outsider.get(&unknown).send().await.unwrap().status(), 404);
+    let refused = outsider
+        .post(format!("{}/api/v1/patient/register", stack.base_url))
+        .header("x-api-key", "not-a-key")
+        .json(&unique_example())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let profile = format!("{}/api/v1/patient/profile/{}", stack.base_url, uuid::Uuid::new_v4());
+    assert_eq!(outsider.get(&profile).send().await.unwrap().status(), 401);
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT action, outcome FROM audit_log WHERE client_addr = '127.0.0.51' ORDER BY id",
+    )
+    .fetch_all(&stack.db)
+    .await
+    .unwrap();
+    let rows: Vec<(&str, &str)> = rows.iter().map(|(a, o)| (a.as_str(), o.as_str())).collect();
+    assert_eq!(
+        rows,
+        [
+            ("registration_status_read", "not_found"),
+            ("partner_authentication", "invalid_key"),
+            ("profile_read", "unauthenticated"),
+        ]
+    );
+    // With the trail unwritable, the same reads are refused, not served.
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'audit trail down'; END; $$; \
+         CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log \
+         FOR EACH ROW EXECUTE FUNCTION refuse_audit();",
+    )
+    .execute(&stack.db)
+    .await
+    .unwrap();
+    for response in [
+        outsider.get(&unknown).send().await.unwrap(),
+        outsider.get(&profile).send().await.unwrap(),
+    ] {
+        assert_eq!(response.status(), 503);
+        assert!(response.headers().contains_key("retry-after"));
+    }
 }

@@ -4,6 +4,7 @@
 mod accept;
 mod accounts;
 mod admission;
+mod audit_trail;
 mod auth;
 pub mod config;
 mod cors;
@@ -45,7 +46,10 @@ pub struct AppState {
     limits: Arc<admission::RegisterLimits>,
     /// The key of the Idempotency-Key fingerprints.
     idempotency_secret: Arc<secrecy::SecretString>,
+    audit: AuditTrail,
 }
+
+pub use audit_trail::{AuditTrail, Recorded};
 
 /// Deletes expired idempotency keys every ten minutes until shutdown.
 fn spawn_idempotency_sweeper(db: PgPool, ttl: std::time::Duration, shutdown: Shutdown) {
@@ -115,6 +119,24 @@ impl Accounts {
 /// outcome listener, the idempotency sweeper, the group-commit writer)
 /// start here and stop with `shutdown`.
 pub async fn app(config: IntakeConfig, shutdown: Shutdown) -> anyhow::Result<axum::Router> {
+    build(config, shutdown, None).await
+}
+
+/// [`app`] with its audit rows going to `trail` (the in-process tests keep
+/// them in memory).
+pub async fn app_with_audit_trail(
+    config: IntakeConfig,
+    shutdown: Shutdown,
+    trail: AuditTrail,
+) -> anyhow::Result<axum::Router> {
+    build(config, shutdown, Some(trail)).await
+}
+
+async fn build(
+    config: IntakeConfig,
+    shutdown: Shutdown,
+    trail: Option<AuditTrail>,
+) -> anyhow::Result<axum::Router> {
     let request_timeout = config.http.request_timeout;
     let db = db::pool(
         &config.common.database_url,
@@ -129,6 +151,7 @@ pub async fn app(config: IntakeConfig, shutdown: Shutdown) -> anyhow::Result<axu
     outcomes
         .clone()
         .spawn_listener(db.clone(), shutdown.clone());
+    let audit = trail.unwrap_or_else(|| AuditTrail::postgres(db.clone()));
     let state = AppState {
         recorder: recorder::Recorder::spawn(db.clone()),
         full_queue: Arc::default(),
@@ -140,6 +163,7 @@ pub async fn app(config: IntakeConfig, shutdown: Shutdown) -> anyhow::Result<axu
         cors: cors::Cors::new(config.cors_allowed_origins),
         limits: Arc::new(admission::RegisterLimits::new(&config.partners)),
         idempotency_secret: Arc::new(config.idempotency_secret),
+        audit,
         partners: Arc::new(config.partners),
         accounts: Arc::new(Accounts::new(config.jwt_secret, config.accounts).await?),
     };

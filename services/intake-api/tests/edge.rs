@@ -20,8 +20,15 @@ use serde_json::{json, Value};
 use shared::shutdown::Shutdown;
 use tower::ServiceExt;
 
+type Trail = std::sync::Arc<std::sync::Mutex<Vec<intake_api::Recorded>>>;
+
 /// The router as intake-api serves it, with `env` over a test setting.
 async fn app_with(env: &[(&str, &str)]) -> Router {
+    app_and_trail(env).await.0
+}
+
+/// The router, and the audit rows it writes (kept in memory).
+async fn app_and_trail(env: &[(&str, &str)]) -> (Router, Trail) {
     let mut vars: HashMap<&str, &str> = HashMap::from([
         ("APP_ENV", "test"),
         // Closed ports: anything that reaches for them fails the test.
@@ -37,10 +44,21 @@ async fn app_with(env: &[(&str, &str)]) -> Router {
     vars.extend(env.iter().copied());
     let config = IntakeConfig::from_env(&vars).unwrap();
     let (_trigger, shutdown) = Shutdown::new();
-    intake_api::app(config, shutdown)
+    let (trail, rows) = intake_api::AuditTrail::memory();
+    let app = intake_api::app_with_audit_trail(config, shutdown, trail)
         .await
         .unwrap()
-        .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 9], 40000))))
+        .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 9], 40000))));
+    (app, rows)
+}
+
+/// The audit rows written so far, as (action, outcome).
+fn audited(rows: &Trail) -> Vec<(&'static str, &'static str)> {
+    rows.lock()
+        .unwrap()
+        .iter()
+        .map(|r| (r.action, r.outcome))
+        .collect()
 }
 
 async fn app() -> Router {
@@ -235,7 +253,7 @@ async fn a_malformed_idempotency_key_is_refused() {
 
 #[tokio::test]
 async fn a_missing_partner_key_is_refused_when_one_is_required() {
-    let app = app_with(&[("REQUIRE_PARTNER_KEY", "true")]).await;
+    let (app, rows) = app_and_trail(&[("REQUIRE_PARTNER_KEY", "true")]).await;
     let answer = send(
         app,
         post_json(REGISTER, &shared::domain::registration_example()),
@@ -243,11 +261,12 @@ async fn a_missing_partner_key_is_refused_when_one_is_required() {
     .await;
     assert_error(&answer, 401, "An API key is required", &json!({}));
     assert_eq!(answer.headers[header::WWW_AUTHENTICATE], "Bearer");
+    assert_eq!(audited(&rows), [("partner_authentication", "key_required")]);
 }
 
 #[tokio::test]
 async fn the_profile_needs_a_valid_access_token() {
-    let app = app().await;
+    let (app, rows) = app_and_trail(&[]).await;
     let uri = "/api/v1/patient/profile/0b6f1c7e-8d1a-4a53-9d3e-2f1f5a9c7b10";
     let unsigned = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiIwYjZmMWM3ZSJ9.";
     for authorization in [
@@ -270,6 +289,8 @@ async fn the_profile_needs_a_valid_access_token() {
         );
         assert_eq!(answer.headers[header::WWW_AUTHENTICATE], "Bearer");
     }
+    // Every refused read is audited.
+    assert_eq!(audited(&rows), [("profile_read", "unauthenticated"); 5]);
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! Who is calling: a partner with a valid API key (`X-API-Key` or
 //! `Authorization: Bearer`), or, unless `REQUIRE_PARTNER_KEY=true`, anyone;
-//! and from which address.
+//! and from which address. A refused key is audited.
 
 use std::net::IpAddr;
 
@@ -8,7 +8,10 @@ use axum::{
     extract::{ConnectInfo, FromRequestParts},
     http::{request::Parts, HeaderMap},
 };
-use shared::partner::{self, PartnerId};
+use shared::{
+    audit::{Action, Entry},
+    partner::{self, PartnerId},
+};
 
 use crate::{error::ApiError, AppState};
 
@@ -55,17 +58,28 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let ClientAddr(client) = ClientAddr::from_request_parts(parts, state).await?;
-        let partner = match presented_key(&parts.headers) {
-            Some(key) => Some(
-                partner::authenticate(&state.db, key)
-                    .await?
-                    .ok_or(ApiError::Unauthorized("Invalid API key"))?,
-            ),
+        let (partner, refused) = match presented_key(&parts.headers) {
+            Some(key) => match partner::authenticate(&state.db, key).await? {
+                Some(partner) => (Some(partner), None),
+                None => (None, Some(("invalid_key", "Invalid API key"))),
+            },
             None if state.partners.require_key => {
-                return Err(ApiError::Unauthorized("An API key is required"))
+                (None, Some(("key_required", "An API key is required")))
             }
-            None => None,
+            None => (None, None),
         };
+        if let Some((outcome, message)) = refused {
+            let client = client.to_string();
+            let entry = Entry {
+                action: Action::PartnerAuthentication,
+                outcome,
+                patient_id: None,
+                request_id: None,
+                client_addr: Some(&client),
+            };
+            state.audit.record(&entry).await?;
+            return Err(ApiError::Unauthorized(message));
+        }
         Ok(Self { partner, client })
     }
 }

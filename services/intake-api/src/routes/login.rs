@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use shared::{
-    audit::{self, Action, Entry},
+    audit::{Action, Entry},
     token::hash_token,
     validation::FieldErrors,
 };
@@ -184,7 +184,7 @@ pub async fn login(
             } else {
                 "locked_out"
             };
-            audit::record(&state.db, &audit(outcome, None)).await?;
+            state.audit.record(&audit(outcome, None)).await?;
             let retry_after = (until - chrono::Utc::now()).to_std().unwrap_or_default();
             return Err(ApiError::TooManyRequests {
                 message: LOCKED_OUT,
@@ -211,16 +211,25 @@ pub async fn login(
             } else {
                 "invalid_credentials"
             };
-            audit::record(&state.db, &audit(outcome, other.map(|r| r.id))).await?;
+            state
+                .audit
+                .record(&audit(outcome, other.map(|r| r.id)))
+                .await?;
             return Err(ApiError::Unauthorized(INVALID));
         }
     };
     accounts::clear_failures(&state.db, &email_key, &client).await?;
     if !record.is_active {
-        audit::record(&state.db, &audit("deactivated", Some(record.id))).await?;
+        state
+            .audit
+            .record(&audit("deactivated", Some(record.id)))
+            .await?;
         return Err(ApiError::Forbidden(DEACTIVATED));
     }
-    audit::record(&state.db, &audit("success", Some(record.id))).await?;
+    state
+        .audit
+        .record(&audit("success", Some(record.id)))
+        .await?;
     let access_token = accounts
         .jwt
         .issue(record.id, chrono::Utc::now().timestamp());

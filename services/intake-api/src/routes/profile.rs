@@ -2,7 +2,7 @@
 //! for the bearer of a valid access token for that patient only.
 
 use axum::extract::{Path, State};
-use shared::audit::{self, Action, Entry};
+use shared::audit::{Action, Entry};
 use uuid::Uuid;
 
 use crate::{
@@ -53,7 +53,7 @@ const NOT_FOUND: &str = "Patient not found";
 #[tracing::instrument(name = "profile", skip_all)]
 pub async fn profile(
     State(state): State<AppState>,
-    AuthPatient(caller): AuthPatient,
+    authenticated: Result<AuthPatient, ApiError>,
     ClientAddr(client): ClientAddr,
     Path(raw_id): Path<String>,
 ) -> Result<Success<Profile>, ApiError> {
@@ -66,19 +66,27 @@ pub async fn profile(
         request_id: None,
         client_addr: Some(&client),
     };
+    let caller = match authenticated {
+        Ok(AuthPatient(caller)) => caller,
+        Err(refused) => {
+            // A read refused for want of a valid token is audited too.
+            state.audit.record(&audit("unauthenticated")).await?;
+            return Err(refused);
+        }
+    };
     if requested != Some(caller) {
-        let _ = audit::record(&state.db, &audit("forbidden")).await;
+        state.audit.record(&audit("forbidden")).await?;
         return Err(ApiError::Forbidden(NOT_YOURS));
     }
     let row = profile::find(&state.db, caller)
         .await?
         .ok_or(ApiError::NotFound(NOT_FOUND))?;
     if !row.is_active {
-        let _ = audit::record(&state.db, &audit("deactivated")).await;
+        state.audit.record(&audit("deactivated")).await?;
         return Err(ApiError::Forbidden(DEACTIVATED));
     }
     // Every read of PHI leaves a trace before the PHI leaves the building.
-    audit::record(&state.db, &audit("success")).await?;
+    state.audit.record(&audit("success")).await?;
     let data = row.open(&state.keyring).map_err(|e| {
         ApiError::Internal(anyhow::Error::new(e).context("a sealed column could not be opened"))
     })?;

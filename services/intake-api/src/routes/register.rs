@@ -9,6 +9,7 @@ use axum::{
 };
 use serde::Serialize;
 use shared::{
+    audit::{Action, Entry},
     domain::{parse_registration, RegistrationBody},
     validation::{FieldErrors, EMAIL_TAKEN},
 };
@@ -19,7 +20,7 @@ use crate::{
     accept::accept,
     admission::Admitted,
     error::ApiError,
-    extract::JsonBody,
+    extract::{Caller, JsonBody},
     idempotency::{self, Claim},
     outcomes::Waiter,
     prefer::requested_wait,
@@ -152,7 +153,7 @@ pub async fn register(
         let fingerprint = idempotency::fingerprint(&state.idempotency_secret, &body);
         match idempotency::claim(&state.db, &scope, key, &fingerprint, ttl).await? {
             Claim::New => {}
-            Claim::Replay(request_id) => return replay(&state, request_id).await,
+            Claim::Replay(request_id) => return replay(&state, &caller, request_id).await,
             Claim::Mismatch => return Err(ApiError::IdempotencyKeyReused),
             Claim::InProgress => return Err(ApiError::Conflict(IDEMPOTENCY_IN_PROGRESS)),
         }
@@ -187,7 +188,16 @@ pub async fn register(
 }
 
 /// The answer to a retry with a known key: the same request, as it is now.
-async fn replay(state: &AppState, request_id: Uuid) -> Result<Response, ApiError> {
+async fn replay(state: &AppState, caller: &Caller, request_id: Uuid) -> Result<Response, ApiError> {
+    let client = caller.client.to_string();
+    let entry = Entry {
+        action: Action::Registration,
+        outcome: "idempotent_replay",
+        patient_id: None,
+        request_id: Some(request_id),
+        client_addr: Some(&client),
+    };
+    state.audit.record(&entry).await?;
     let status = requests::find_status(&state.db, request_id)
         .await?
         .map_or(RequestState::Pending, |s| s.status);

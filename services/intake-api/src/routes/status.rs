@@ -3,8 +3,11 @@
 use axum::extract::{Path, State};
 use uuid::Uuid;
 
+use shared::audit::{Action, Entry};
+
 use crate::{
     error::ApiError,
+    extract::ClientAddr,
     requests::{self, RequestStatus},
     wire::{
         responses::{Internal, TimedOut, Unavailable},
@@ -19,6 +22,7 @@ const NOT_FOUND: &str = "Registration request not found";
 ///
 /// `pending` until a worker has handled it, then `completed` (with the
 /// patient), `rejected` (with `errors`) or `failed` (submit it again).
+/// Every read is audited.
 #[utoipa::path(
     get,
     path = "/api/v1/patient/registrations/{request_id}",
@@ -37,12 +41,28 @@ const NOT_FOUND: &str = "Registration request not found";
 )]
 pub async fn status(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     Path(raw_id): Path<String>,
 ) -> Result<Success<RequestStatus>, ApiError> {
     // An id that is not a UUID cannot exist: same answer as an unknown one.
-    let id = Uuid::parse_str(&raw_id).map_err(|_| ApiError::NotFound(NOT_FOUND))?;
-    let status = requests::find_status(&state.db, id)
-        .await?
-        .ok_or(ApiError::NotFound(NOT_FOUND))?;
-    Ok(Success::data(status))
+    let id = Uuid::parse_str(&raw_id).ok();
+    let found = match id {
+        Some(id) => requests::find_status(&state.db, id).await?,
+        None => None,
+    };
+    // Every read is audited: a completed request shows contact details.
+    let client = client.to_string();
+    let entry = Entry {
+        action: Action::RegistrationStatusRead,
+        outcome: if found.is_some() {
+            "success"
+        } else {
+            "not_found"
+        },
+        patient_id: found.as_ref().and_then(|f| f.patient_id),
+        request_id: id,
+        client_addr: Some(&client),
+    };
+    state.audit.record(&entry).await?;
+    Ok(Success::data(found.ok_or(ApiError::NotFound(NOT_FOUND))?))
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use axum::{extract::State, http::StatusCode, response::Response};
 use serde::{Deserialize, Serialize};
 use shared::{
-    audit::{self, Action, Entry},
+    audit::{Action, Entry},
     domain::Email,
     messages::{PatientEvent, VerificationRequestedV1},
     token::hash_token,
@@ -115,7 +115,7 @@ pub async fn verify_email(
         request_id: None,
         client_addr: Some(&client),
     };
-    let _ = audit::record(&state.db, &entry).await;
+    state.audit.record(&entry).await?;
     let patient_id = patient.ok_or_else(|| ApiError::BadRequest(INVALID_TOKEN.into()))?;
     tracing::info!(%patient_id, "email verified");
     Ok(Success::new(
@@ -237,6 +237,6 @@ pub async fn resend_verification(
         request_id: None,
         client_addr: Some(&client),
     };
-    let _ = audit::record(&state.db, &entry).await;
+    state.audit.record(&entry).await?;
     Ok(Success::new(RESEND_ACCEPTED, Empty {}).with_status(StatusCode::ACCEPTED))
 }
