@@ -3,13 +3,19 @@
 //! `Content-Length`. The load shares the machine's cores with what it
 //! measures, so the less CPU it spends per request, the less it takes from
 //! the services (a general-purpose client spent about twice as much).
+//! A connection may come from another loopback address (every
+//! `127.0.0.0/8` address is a client of its own to intake-api), and may
+//! send any method and path (the hostile phase's junk).
 
-use std::{net::SocketAddr, sync::Mutex};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Mutex,
+};
 
 use anyhow::{bail, Context};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpStream,
+    net::{TcpSocket, TcpStream},
 };
 
 /// One keep-alive connection.
@@ -18,9 +24,27 @@ pub struct Conn {
     buf: Vec<u8>,
 }
 
+/// One answer: its status, and whether the server closes the connection
+/// after it (`Connection: close`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub close: bool,
+}
+
 impl Conn {
-    async fn connect(addr: SocketAddr) -> anyhow::Result<Self> {
-        let stream = TcpStream::connect(addr).await.context("connect error")?;
+    /// A connection to `addr`, from `source` when given (else the kernel's
+    /// choice: 127.0.0.1 for a loopback `addr`).
+    pub async fn connect(addr: SocketAddr, source: Option<IpAddr>) -> anyhow::Result<Self> {
+        let stream = match source {
+            None => TcpStream::connect(addr).await,
+            Some(ip) => {
+                let socket = TcpSocket::new_v4()?;
+                socket.bind(SocketAddr::new(ip, 0))?;
+                socket.connect(addr).await
+            }
+        }
+        .context("connect error")?;
         stream.set_nodelay(true)?;
         Ok(Self {
             stream,
@@ -31,16 +55,16 @@ impl Conn {
     /// POSTs a JSON `body` to `path`; answers the status code once the
     /// whole response is read.
     pub async fn post(&mut self, host: &str, path: &str, body: &[u8]) -> anyhow::Result<u16> {
-        let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
-        let mut request = Vec::with_capacity(head.len() + body.len());
-        request.extend_from_slice(head.as_bytes());
-        request.extend_from_slice(body);
-        self.stream.write_all(&request).await?;
+        let request = request("POST", path, host, Some(body));
+        Ok(self.exchange(&request).await?.status)
+    }
+
+    /// Sends one whole prebuilt `request` (see [`request`]); answers once
+    /// the whole response is read.
+    pub async fn exchange(&mut self, request: &[u8]) -> anyhow::Result<Answer> {
+        self.stream.write_all(request).await?;
         self.buf.clear();
-        let (status, body_at, length) = loop {
+        let (answer, body_at, length) = loop {
             if let Some(parsed) = parse_head(&self.buf)? {
                 break parsed;
             }
@@ -52,7 +76,7 @@ impl Conn {
         if self.buf.len() > body_at + length {
             bail!("bytes after the response: the server sent more than one");
         }
-        Ok(status)
+        Ok(answer)
     }
 
     async fn read_more(&mut self) -> anyhow::Result<()> {
@@ -66,8 +90,27 @@ impl Conn {
     }
 }
 
-/// `(status, where the body starts, Content-Length)` once the head is in.
-fn parse_head(buf: &[u8]) -> anyhow::Result<Option<(u16, usize, usize)>> {
+/// A request of any `method` and `path` (`path` must be a valid request
+/// target), with a JSON `body` unless it is empty.
+pub fn request(method: &str, path: &str, host: &str, body: Option<&[u8]>) -> Vec<u8> {
+    let body = body.unwrap_or_default();
+    let kind = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/json\r\n"
+    };
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{kind}Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut request = Vec::with_capacity(head.len() + body.len());
+    request.extend_from_slice(head.as_bytes());
+    request.extend_from_slice(body);
+    request
+}
+
+/// `(answer, where the body starts, Content-Length)` once the head is in.
+fn parse_head(buf: &[u8]) -> anyhow::Result<Option<(Answer, usize, usize)>> {
     let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
         return Ok(None);
     };
@@ -78,12 +121,17 @@ fn parse_head(buf: &[u8]) -> anyhow::Result<Option<(u16, usize, usize)>> {
         .and_then(|l| l.split(' ').nth(1))
         .and_then(|s| s.parse().ok())
         .context("a response without a status line")?;
-    let length = lines
-        .filter_map(|l| l.split_once(':'))
-        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse().ok())
-        .context("a response without Content-Length")?;
-    Ok(Some((status, end + 4, length)))
+    let mut length = None;
+    let mut close = false;
+    for (name, value) in lines.filter_map(|l| l.split_once(':')) {
+        if name.eq_ignore_ascii_case("content-length") {
+            length = value.trim().parse().ok();
+        } else if name.eq_ignore_ascii_case("connection") {
+            close |= value.trim().eq_ignore_ascii_case("close");
+        }
+    }
+    let length = length.context("a response without Content-Length")?;
+    Ok(Some((Answer { status, close }, end + 4, length)))
 }
 
 /// Idle connections to one address, shared by the load's tasks.
@@ -106,7 +154,7 @@ impl Pool {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         match idle {
             Some(conn) => Ok(conn),
-            None => Conn::connect(self.addr).await,
+            None => Conn::connect(self.addr, None).await,
         }
     }
 
@@ -123,13 +171,38 @@ impl Pool {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::parse_head;
+    use super::{parse_head, request, Answer};
 
     #[test]
     fn a_head_is_parsed_once_complete() {
         let head = b"HTTP/1.1 202 Accepted\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\r\n{\"ok\":true}";
         assert_eq!(parse_head(&head[..20]).unwrap(), None);
-        assert_eq!(parse_head(head).unwrap(), Some((202, head.len() - 11, 11)));
+        let accepted = Answer {
+            status: 202,
+            close: false,
+        };
+        assert_eq!(
+            parse_head(head).unwrap(),
+            Some((accepted, head.len() - 11, 11))
+        );
         assert!(parse_head(b"HTTP/1.1 200 OK\r\n\r\n").is_err());
+    }
+
+    #[test]
+    fn a_closing_answer_says_so() {
+        let head = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\ncontent-length: 0\r\n\r\n";
+        let (answer, _, length) = parse_head(head).unwrap().unwrap();
+        assert_eq!((answer.status, answer.close, length), (400, true, 0));
+    }
+
+    #[test]
+    fn a_request_carries_its_body_and_length() {
+        let bare = request("XYZ", "/a/b", "h:1", None);
+        assert_eq!(
+            bare,
+            b"XYZ /a/b HTTP/1.1\r\nHost: h:1\r\nContent-Length: 0\r\n\r\n"
+        );
+        let json = request("POST", "/p", "h:1", Some(b"{}"));
+        assert!(json.ends_with(b"application/json\r\nContent-Length: 2\r\n\r\n{}"));
     }
 }

@@ -69,39 +69,15 @@ async fn measure(infra: &Infra, stack: &mut Stack<'_>, s: &Settings) -> anyhow::
     let intake_pid = stack.start(Service::Intake, &[]).await?;
     let notification_pid = stack.start(Service::Notification, &[]).await?;
     let requests = Publisher::open(&stack.amqp_url, 1, 1, Target::Requests).await?;
-    let addr: std::net::SocketAddr = stack
-        .base_url
-        .trim_start_matches("http://")
-        .parse()
-        .context("intake-api's address")?;
-    let pool = Arc::new(http1::Pool::new(addr));
+    let addr = address(&stack.base_url)?;
     let prefix = format!("{}in.", infra.email_prefix());
 
     let watch = Watch::start(vec![
         ("intake-api".into(), intake_pid),
         ("notification-worker".into(), notification_pid),
     ]);
-    let op_prefix = prefix.clone();
     let before = cpu::snapshot(&stack.pids());
-    let intake = drive(s.clients, s.warmup, s.window, move |seq| {
-        let pool = Arc::clone(&pool);
-        let bytes = serde_json::to_vec(&body(&op_prefix, seq, false));
-        async move {
-            let bytes = bytes.map_err(|e| e.to_string())?;
-            let mut conn = pool.take().await.map_err(|e| format!("{e:#}"))?;
-            let status = conn
-                .post(&pool.host, REGISTER_PATH, &bytes)
-                .await
-                .map_err(|e| format!("{e:#}"))?;
-            pool.put(conn);
-            if status == 202 {
-                Ok(())
-            } else {
-                Err(format!("HTTP {status}"))
-            }
-        }
-    })
-    .await;
+    let intake = accepted_load(addr, prefix.clone(), s).await;
     let intake_cpu = cpu::since(&before);
     let rss = watch.finish().await;
     let queued_after_intake = requests.queue_depth().await?;
@@ -146,6 +122,39 @@ async fn measure(infra: &Infra, stack: &mut Stack<'_>, s: &Settings) -> anyhow::
         baseline_request_queue,
         baseline_request_queue_cpu,
     })
+}
+
+/// intake-api's socket address, from its base URL.
+pub fn address(base_url: &str) -> anyhow::Result<std::net::SocketAddr> {
+    base_url
+        .trim_start_matches("http://")
+        .parse()
+        .context("intake-api's address")
+}
+
+/// The intake load: `clients` keep-alive connections to `addr` POSTing
+/// valid registrations (emails under `prefix`), each 202 a success.
+pub async fn accepted_load(addr: std::net::SocketAddr, prefix: String, s: &Settings) -> Load {
+    let pool = Arc::new(http1::Pool::new(addr));
+    drive(s.clients, s.warmup, s.window, move |seq| {
+        let pool = Arc::clone(&pool);
+        let bytes = serde_json::to_vec(&body(&prefix, seq, false));
+        async move {
+            let bytes = bytes.map_err(|e| e.to_string())?;
+            let mut conn = pool.take().await.map_err(|e| format!("{e:#}"))?;
+            let status = conn
+                .post(&pool.host, REGISTER_PATH, &bytes)
+                .await
+                .map_err(|e| format!("{e:#}"))?;
+            pool.put(conn);
+            if status == 202 {
+                Ok(())
+            } else {
+                Err(format!("HTTP {status}"))
+            }
+        }
+    })
+    .await
 }
 
 /// Confirmed publishes of `message` from `clients` tasks on `publisher`'s

@@ -3,8 +3,10 @@
 //! itself (one fresh database and vhost per phase). Run it with `bench/run`
 //! (`--quick` for a smoke run). Phases: the bcrypt bound, end to end
 //! drain, intake against raw publishing, backpressure (a flood past the
-//! request queue's bound), idle latency, memory under a backlog. Prints a table and writes it, with every raw figure, as JSON
-//! and a PNG plot to `bench/results/` (timestamped, and `latest.*`).
+//! request queue's bound), idle latency, memory under a backlog, hostile
+//! traffic (intake under a login flood; memory and metric series after
+//! junk requests). Prints a table and writes it, with every raw figure, as
+//! JSON and PNG plots to `bench/results/` (timestamped, and `latest*`).
 
 #![allow(clippy::print_stdout)]
 
@@ -13,6 +15,7 @@ mod bcrypt_bound;
 mod cpu;
 mod data;
 mod e2e;
+mod hostile;
 mod http1;
 mod infra;
 mod intake;
@@ -37,13 +40,14 @@ use crate::{
     report::{Meta, Report},
 };
 
-const PHASES: [&str; 6] = [
+const PHASES: [&str; 7] = [
     "bcrypt",
     "e2e",
     "intake",
     "backpressure",
     "latency",
     "memory",
+    "hostile",
 ];
 
 struct Args {
@@ -177,6 +181,24 @@ async fn run_phases(args: &Args, infra: &Infra, report: &mut Report) {
         let memory = memory::run(infra, backlog, settle).await;
         report.memory = keep(report, "memory", memory);
     }
+    if on("hostile") {
+        let settings = hostile::Settings {
+            intake: intake::Settings {
+                clients: args.clients,
+                warmup: Duration::from_secs(if q { 1 } else { 2 }),
+                window: Duration::from_secs(if q { 5 } else { 20 }),
+            },
+            attackers: 64,
+            junk_warmup: if q { 2_000 } else { 10_000 },
+            junk: if q { 20_000 } else { 100_000 },
+        };
+        say(&format!(
+            "hostile: intake for {:?} unloaded, then under a login flood; then {} junk requests",
+            settings.intake.window, settings.junk
+        ));
+        let hostile = Box::pin(hostile::run(infra, &settings)).await;
+        report.hostile = keep(report, "hostile", hostile);
+    }
 }
 
 fn write_outputs(args: &Args, report: &Report, stamp: &str) -> anyhow::Result<()> {
@@ -185,19 +207,39 @@ fn write_outputs(args: &Args, report: &Report, stamp: &str) -> anyhow::Result<()
     std::fs::write(&json, serde_json::to_string_pretty(report)? + "\n")?;
     std::fs::copy(&json, args.out.join("latest.json"))?;
     say(&format!("wrote {}", json.display()));
+    let about = format!(
+        "{} run, {} UTC, {} cores",
+        report.meta.mode, report.meta.started_at, report.meta.cores
+    );
     if let Some(intake) = &report.intake {
-        let png = args.out.join(format!("bench-{stamp}.png"));
-        let title = format!(
-            "Intake vs raw publish ({} run, {} UTC, {} cores)",
-            report.meta.mode, report.meta.started_at, report.meta.cores
-        );
-        match plot::draw(&png, intake, &title) {
-            Ok(()) => {
-                std::fs::copy(&png, args.out.join("latest.png"))?;
-                say(&format!("wrote {}", png.display()));
-            }
-            Err(e) => say(&format!("no plot: {e:#}")),
+        let title = format!("Intake vs raw publish ({about})");
+        write_plot(args, stamp, "", |png| plot::draw(png, intake, &title))?;
+    }
+    if let Some(hostile) = &report.hostile {
+        let title = format!("Intake unloaded vs under a login flood ({about})");
+        let runs = hostile.plot_runs();
+        write_plot(args, stamp, "-hostile", |png| {
+            plot::draw_runs(png, &runs, &title)
+        })?;
+    }
+    Ok(())
+}
+
+/// Draws `bench-<stamp><suffix>.png` and copies it to `latest<suffix>.png`;
+/// a plot that cannot be drawn is only said.
+fn write_plot(
+    args: &Args,
+    stamp: &str,
+    suffix: &str,
+    draw: impl FnOnce(&std::path::Path) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let png = args.out.join(format!("bench-{stamp}{suffix}.png"));
+    match draw(&png) {
+        Ok(()) => {
+            std::fs::copy(&png, args.out.join(format!("latest{suffix}.png")))?;
+            say(&format!("wrote {}", png.display()));
         }
+        Err(e) => say(&format!("no plot: {e:#}")),
     }
     Ok(())
 }
@@ -241,6 +283,7 @@ async fn main() -> anyhow::Result<()> {
         backpressure: None,
         latency: None,
         memory: None,
+        hostile: None,
         errors: BTreeMap::new(),
         log_problems: BTreeMap::new(),
     };

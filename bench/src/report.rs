@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::{
-    backpressure::Backpressure, bcrypt_bound::Bcrypt, e2e::Drain, infra::LogProblems,
-    intake::Intake, latency::Latency, memory::Memory,
+    backpressure::Backpressure, bcrypt_bound::Bcrypt, e2e::Drain, hostile::Hostile,
+    infra::LogProblems, intake::Intake, latency::Latency, memory::Memory,
 };
 
 #[derive(Debug, Clone, Serialize)]
@@ -44,6 +44,7 @@ pub struct Report {
     pub backpressure: Option<Backpressure>,
     pub latency: Option<Latency>,
     pub memory: Option<Memory>,
+    pub hostile: Option<Hostile>,
     /// Phases that failed, with why.
     pub errors: BTreeMap<&'static str, String>,
     /// Phases whose services logged warnings or errors.
@@ -276,6 +277,9 @@ impl Report {
                 "within 10% of idle".into(),
                 m.growth_pct.abs() <= 10.0,
             ));
+        }
+        if let Some(h) = &self.hostile {
+            t.extend(h.rows());
         }
         for (phase, p) in &self.log_problems {
             let first = p.first.as_deref().unwrap_or_default();
