@@ -19,9 +19,9 @@
 mod accounts;
 mod contract;
 mod docs;
+mod hostile;
 mod observability;
 mod partners;
 mod phi;
-mod hostile;
 mod pipeline;
 mod schema;
