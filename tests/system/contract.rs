@@ -196,15 +196,19 @@ async fn sql_and_script_content_is_stored_and_returned_verbatim() {
     let mut body = unique_example();
     let street = "1 Main St'); DROP TABLE patients;-- <script>alert(1)</script>";
     body["address"]["street"] = json!(street);
-    body["first_name"] = json!("<b>Zoë</b>");
+    body["address"]["city"] = json!("<b>Zoë</b>");
+    body["first_name"] = json!("O'Brien-Zoë");
     let id = stack.register_accepted(&body).await;
     assert_eq!(stack.settled(&id).await["status"], "completed");
-    let (first, stored): (String, String) =
-        sqlx::query_as("SELECT first_name, address_street FROM patients")
+    let (first, city, stored): (String, String, String) =
+        sqlx::query_as("SELECT first_name, address_city, address_street FROM patients")
             .fetch_one(&stack.db)
             .await
             .unwrap();
-    assert_eq!((first.as_str(), stored.as_str()), ("<b>Zoë</b>", street));
+    assert_eq!(
+        (first.as_str(), city.as_str(), stored.as_str()),
+        ("O'Brien-Zoë", "<b>Zoë</b>", street)
+    );
 }
 
 #[tokio::test]

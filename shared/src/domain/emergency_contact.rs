@@ -1,6 +1,8 @@
 //! Optional emergency contact.
 
-use super::json::{bounded_text, opt_object, path, reject_unknown, required_str, Object};
+use super::json::{
+    bounded_name, bounded_text, opt_object, path, reject_unknown, required_str, Object,
+};
 use super::phone::PhoneNumber;
 use crate::validation::FieldErrors;
 
@@ -9,7 +11,8 @@ pub const RELATIONSHIP_MAX_CHARS: usize = 50;
 
 const KNOWN: [&str; 3] = ["name", "phone", "relationship"];
 
-/// A validated emergency contact; strings are trimmed.
+/// A validated emergency contact; strings are trimmed. The name is held to
+/// the rules of a patient's name but for its length (1 to 100).
 #[derive(Clone, PartialEq, Eq)]
 pub struct EmergencyContact {
     pub name: String,
@@ -35,7 +38,7 @@ pub(crate) fn parse_emergency_contact(
     };
     let prefix = "emergency_contact";
     reject_unknown(obj, &KNOWN, prefix, errors);
-    let name = bounded_text(
+    let name = bounded_name(
         obj,
         "name",
         prefix,

@@ -7,6 +7,7 @@
 
 use serde_json::{Map, Value};
 
+use super::text::{name_rules, text_rules, TextRules};
 use crate::validation::FieldErrors;
 
 /// JSON object as produced by `serde_json`.
@@ -93,7 +94,8 @@ pub(crate) fn required_str<'a>(
     required_raw(obj, key, field, label, errors).map(str::trim)
 }
 
-/// A required free-text field capped at `max` Unicode characters.
+/// A required free-text field capped at `max` Unicode characters, with no
+/// control or format characters.
 pub(crate) fn bounded_text(
     obj: &Object,
     key: &str,
@@ -102,14 +104,45 @@ pub(crate) fn bounded_text(
     max: usize,
     errors: &mut FieldErrors,
 ) -> Option<String> {
+    bounded(obj, key, prefix, label, max, text_rules, errors)
+}
+
+/// A required name capped at `max` Unicode characters: letters, combining
+/// marks, spaces, apostrophes, hyphens and periods.
+pub(crate) fn bounded_name(
+    obj: &Object,
+    key: &str,
+    prefix: &str,
+    label: &str,
+    max: usize,
+    errors: &mut FieldErrors,
+) -> Option<String> {
+    bounded(obj, key, prefix, label, max, name_rules, errors)
+}
+
+/// The trimmed value of `key` when it passes the length cap and `rules`;
+/// otherwise every failed rule is recorded under `prefix.key`.
+fn bounded(
+    obj: &Object,
+    key: &str,
+    prefix: &str,
+    label: &str,
+    max: usize,
+    rules: TextRules,
+    errors: &mut FieldErrors,
+) -> Option<String> {
     let field = path(prefix, key);
     let value = required_str(obj, key, &field, label, errors)?;
-    match check_max_chars(value, label, max) {
-        Ok(()) => Some(value.to_owned()),
-        Err(message) => {
-            errors.add(field, message);
-            None
-        }
+    let mut messages: Vec<String> = check_max_chars(value, label, max)
+        .err()
+        .into_iter()
+        .collect();
+    messages.extend(rules(value, label));
+    if messages.is_empty() {
+        Some(value.to_owned())
+    } else {
+        errors.add_all(&field, messages);
+        None
     }
 }
 

@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use super::json::{check_max_chars, slot, Object, Slot};
+use super::text::text_rules;
 use crate::validation::FieldErrors;
 
 pub const MEDICAL_HISTORY_MAX_ENTRIES: usize = 100;
@@ -36,22 +37,30 @@ pub(crate) fn parse_medical_history(
     }
     let mut entries = Vec::with_capacity(items.len().min(MEDICAL_HISTORY_MAX_ENTRIES));
     for (i, item) in items.iter().take(MEDICAL_HISTORY_MAX_ENTRIES).enumerate() {
-        let field = format!("medical_history[{i}]");
-        let message = match item {
-            Value::String(s) if s.trim().is_empty() => ENTRY_EMPTY.to_owned(),
-            Value::String(s) => {
-                match check_max_chars(s.trim(), "Medical history entry", MEDICAL_ENTRY_MAX_CHARS) {
-                    Ok(()) => {
-                        entries.push(s.trim().to_owned());
-                        continue;
-                    }
-                    Err(message) => message,
+        let messages = match item {
+            Value::String(s) if s.trim().is_empty() => vec![ENTRY_EMPTY.to_owned()],
+            Value::String(s) => match entry_rules(s.trim()) {
+                messages if messages.is_empty() => {
+                    entries.push(s.trim().to_owned());
+                    continue;
                 }
-            }
-            _ => ENTRY_NOT_STRING.to_owned(),
+                messages => messages,
+            },
+            _ => vec![ENTRY_NOT_STRING.to_owned()],
         };
-        errors.add(field, message);
+        errors.add_all(&format!("medical_history[{i}]"), messages);
         ok = false;
     }
     ok.then_some(entries)
+}
+
+/// Every rule a trimmed, non-empty entry fails.
+fn entry_rules(entry: &str) -> Vec<String> {
+    let label = "Medical history entry";
+    let mut messages: Vec<String> = check_max_chars(entry, label, MEDICAL_ENTRY_MAX_CHARS)
+        .err()
+        .into_iter()
+        .collect();
+    messages.extend(text_rules(entry, label));
+    messages
 }

@@ -19,6 +19,7 @@ mod phone;
 mod postal_code;
 mod registration;
 mod registration_body;
+mod text;
 
 #[cfg(test)]
 mod registration_tests;

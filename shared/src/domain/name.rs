@@ -2,13 +2,17 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::text::name_rules;
+
 /// Minimum name length in Unicode characters, after trimming.
 pub const NAME_MIN_CHARS: usize = 2;
 /// Maximum name length in Unicode characters, after trimming.
 pub const NAME_MAX_CHARS: usize = 50;
 
-/// A trimmed name of 2 to 50 Unicode characters with no control characters.
-/// Lengths count `char`s so "Zoë" and "李明" are measured as a person reads them.
+/// A trimmed name of 2 to 50 Unicode characters: letters of any script,
+/// combining marks, spaces, apostrophes, hyphens and periods, never a
+/// control or format character (see `text`). Lengths count `char`s so "Zoë"
+/// and "李明" are measured as a person reads them.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct PersonName(String);
@@ -28,11 +32,7 @@ impl PersonName {
                 "{label} must be between {NAME_MIN_CHARS} and {NAME_MAX_CHARS} characters"
             ));
         }
-        // Control characters (newlines, NUL, escape sequences) break
-        // letters, CSV exports and terminals downstream.
-        if value.chars().any(char::is_control) {
-            messages.push(format!("{label} must not contain control characters"));
-        }
+        messages.extend(name_rules(value, label));
         if messages.is_empty() {
             Ok(Self(value.to_owned()))
         } else {
@@ -75,13 +75,37 @@ mod tests {
     fn table() {
         let ok = |s: &str| PersonName::parse(s, "First name").map(|n| n.as_str().to_owned());
         let len_msg = "First name must be between 2 and 50 characters".to_string();
-        let ctl_msg = "First name must not contain control characters".to_string();
+        let ctl_msg = "First name must not contain control or format characters".to_string();
+        let chars_msg =
+            "First name may contain only letters, spaces, apostrophes, hyphens and periods"
+                .to_string();
         let cases: Vec<(String, Result<String, Vec<String>>)> = vec![
             ("Jane".into(), Ok("Jane".into())),
             ("  Jane  ".into(), Ok("Jane".into())),
             ("Zoë".into(), Ok("Zoë".into())),
             ("李明".into(), Ok("李明".into())),
             ("Jo".into(), Ok("Jo".into())),
+            ("Zoe\u{308}".into(), Ok("Zoe\u{308}".into())),
+            ("O'Brien-Smith".into(), Ok("O'Brien-Smith".into())),
+            ("O\u{2019}Brien".into(), Ok("O\u{2019}Brien".into())),
+            ("Jr.".into(), Ok("Jr.".into())),
+            ("José María".into(), Ok("José María".into())),
+            ("Nguyễn".into(), Ok("Nguyễn".into())),
+            (
+                "Nguye\u{302}\u{303}n".into(),
+                Ok("Nguye\u{302}\u{303}n".into()),
+            ),
+            ("Jane2".into(), Err(vec![chars_msg.clone()])),
+            ("jane@example.com".into(), Err(vec![chars_msg.clone()])),
+            ("<b>Jane</b>".into(), Err(vec![chars_msg.clone()])),
+            ("Jane 😀".into(), Err(vec![chars_msg.clone()])),
+            ("😀".into(), Err(vec![len_msg.clone(), chars_msg.clone()])),
+            ("Ja\u{202e}ne".into(), Err(vec![ctl_msg.clone()])),
+            ("Ja\u{200b}ne".into(), Err(vec![ctl_msg.clone()])),
+            ("Ja\u{200d}ne".into(), Err(vec![ctl_msg.clone()])),
+            ("\u{feff}Jane".into(), Err(vec![ctl_msg.clone()])),
+            ("Ja\u{ad}ne".into(), Err(vec![ctl_msg.clone()])),
+            ("J2\u{200b}".into(), Err(vec![ctl_msg.clone(), chars_msg])),
             ("J".into(), Err(vec![len_msg.clone()])),
             ("李".into(), Err(vec![len_msg.clone()])),
             (" J ".into(), Err(vec![len_msg.clone()])),

@@ -126,7 +126,7 @@ fn every_error_is_collected_in_one_pass() {
             ),
             (
                 "last_name",
-                &["Last name must not contain control characters"],
+                &["Last name must not contain control or format characters"],
             ),
             ("email", &["Email is not a valid email address"]),
             ("phone_number", &[&format!("Phone number {fmt}")]),

@@ -1,6 +1,7 @@
 //! Whole-body tests for `parse_registration`, with shared fixtures. The
-//! tests themselves live in `body` (whole-body outcomes) and `fields`
-//! (per-field rules, wrong types, unknown keys, nested paths).
+//! tests themselves live in `body` (whole-body outcomes), `fields`
+//! (per-field rules, wrong types, unknown keys, nested paths) and `text`
+//! (what free text and names may hold).
 
 #![allow(clippy::unwrap_used)]
 
@@ -53,3 +54,4 @@ fn assert_errors(body: &Value, expected: &[(&str, &[&str])]) {
 
 mod body;
 mod fields;
+mod text;
