@@ -248,7 +248,11 @@ async fn every_access_is_audited_and_none_is_served_without_its_row() {
     })
     .await;
     let outsider = client_from([127, 0, 0, 51]);
-    let unknown = format!("{}/api/v1/patient/registrations/{}", stack.base_url, uuid::Uuid::new_v4());
+    let unknown = format!(
+        "{}/api/v1/patient/registrations/{}",
+        stack.base_url,
+        uuid::Uuid::new_v4()
+    );
     assert_eq!(outsider.get(&unknown).send().await.unwrap().status(), 404);
     let refused = outsider
         .post(format!("{}/api/v1/patient/register", stack.base_url))
@@ -258,7 +262,11 @@ async fn every_access_is_audited_and_none_is_served_without_its_row() {
         .await
         .unwrap();
     assert_eq!(refused.status(), 401);
-    let profile = format!("{}/api/v1/patient/profile/{}", stack.base_url, uuid::Uuid::new_v4());
+    let profile = format!(
+        "{}/api/v1/patient/profile/{}",
+        stack.base_url,
+        uuid::Uuid::new_v4()
+    );
     assert_eq!(outsider.get(&profile).send().await.unwrap().status(), 401);
     let rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT action, outcome FROM audit_log WHERE client_addr = '127.0.0.51' ORDER BY id",
