@@ -80,7 +80,14 @@ pub fn marked_example() -> (Value, Vec<String>) {
         format!("Pw{}!x", &tag[..12]),
         format!("Condition{}", &tag[..10]),
         format!("POL{}", &tag[12..22].to_uppercase()),
-        format!("Kin{}", &tag[4..14]),
+        // A name: letters only (hex digits become letters g to p).
+        format!(
+            "Kin{}",
+            tag[4..14]
+                .chars()
+                .map(|c| c.to_digit(10).map_or(c, |d| char::from(b'g' + d as u8)))
+                .collect::<String>()
+        ),
     ];
     body["password"] = json!(secrets[0]);
     body["confirm_password"] = json!(secrets[0]);

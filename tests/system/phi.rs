@@ -135,6 +135,8 @@ async fn every_access_leaves_an_append_only_audit_row() {
         actions,
         vec![
             ("registration", "completed"),
+            // The poll that saw it completed (it shows contact details).
+            ("registration_status_read", "success"),
             ("email_verification", "success"),
             ("login", "invalid_credentials"),
             ("login", "success"),
