@@ -61,6 +61,22 @@ type HmacSha256 = Hmac<Sha256>;
 /// came in, and a stored fingerprint (it covers the password) is no use for
 /// testing guesses without the key.
 pub fn fingerprint(key: &SecretString, body: &Value) -> [u8; 32] {
+    let mut mac = HmacSha256::new_from_slice(key.expose_secret().as_bytes())
+        .expect("HMAC accepts keys of any length");
+    mac.update(&canonical(body));
+    mac.finalize().into_bytes().into()
+}
+
+/// The unkeyed SHA-256 fingerprint that keys stored before 2026-11-30 carry.
+/// It is only compared, never stored: a retry of such a key within its TTL
+/// still replays. Remove once `IDEMPOTENCY_KEY_TTL` has passed since then.
+pub fn legacy_fingerprint(body: &Value) -> [u8; 32] {
+    use sha2::Digest;
+    Sha256::digest(canonical(body)).into()
+}
+
+/// The body with object keys sorted, as bytes.
+fn canonical(body: &Value) -> Vec<u8> {
     fn write(value: &Value, out: &mut Vec<u8>) {
         match value {
             Value::Object(map) => {
@@ -88,10 +104,7 @@ pub fn fingerprint(key: &SecretString, body: &Value) -> [u8; 32] {
     }
     let mut canonical = Vec::new();
     write(body, &mut canonical);
-    let mut mac = HmacSha256::new_from_slice(key.expose_secret().as_bytes())
-        .expect("HMAC accepts keys of any length");
-    mac.update(&canonical);
-    mac.finalize().into_bytes().into()
+    canonical
 }
 
 pub async fn claim(
@@ -99,6 +112,7 @@ pub async fn claim(
     scope: &str,
     key: &str,
     print: &[u8; 32],
+    legacy: &[u8; 32],
     ttl: Duration,
 ) -> sqlx::Result<Claim> {
     let claimed: Option<bool> = sqlx::query_scalar(&format!(
@@ -127,7 +141,8 @@ pub async fn claim(
     .bind(key)
     .fetch_one(db)
     .await?;
-    Ok(match (stored == print, status.as_str(), request_id) {
+    let same = stored == print || stored == legacy;
+    Ok(match (same, status.as_str(), request_id) {
         (false, _, _) => Claim::Mismatch,
         (true, "accepted", Some(id)) => Claim::Replay(id),
         _ => Claim::InProgress,

@@ -73,7 +73,10 @@ async fn serve_connection(
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout);
+        .header_read_timeout(header_read_timeout)
+        // A request head fits in 32 KiB; hyper's default (about 400 KB)
+        // times HTTP_MAX_CONNECTIONS would be 1.6 GiB.
+        .max_buf_size(32 * 1024);
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
     let stop = shutdown.wait();

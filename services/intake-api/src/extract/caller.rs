@@ -15,9 +15,11 @@ use shared::{
 
 use crate::{error::ApiError, AppState};
 
-/// The client's address, as the connection shows it. Served without
-/// connection info, the router fails closed (500) rather than putting
-/// every client in one rate-limit bucket.
+/// The client's address, as the connection shows it, as one client: an
+/// IPv4-mapped address is its IPv4 address, and an IPv6 address is its /64
+/// (one host holds a whole /64, so per-address limits and lockouts count
+/// the prefix). Served without connection info, the router fails closed
+/// (500) rather than putting every client in one rate-limit bucket.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub IpAddr);
 
@@ -27,8 +29,21 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         ConnectInfo::<std::net::SocketAddr>::from_request_parts(parts, state)
             .await
-            .map(|ConnectInfo(addr)| Self(addr.ip()))
+            .map(|ConnectInfo(addr)| Self(one_client(addr.ip())))
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("no client address: {e}")))
+    }
+}
+
+/// The address that stands for one client (see [`ClientAddr`]).
+fn one_client(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !u128::from(u64::MAX),
+            )),
+        },
     }
 }
 
@@ -81,5 +96,26 @@ impl FromRequestParts<AppState> for Caller {
             return Err(ApiError::Unauthorized(message));
         }
         Ok(Self { partner, client })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    #[test]
+    fn an_ipv6_host_is_its_prefix() {
+        let cases = [
+            ("127.0.0.9", "127.0.0.9"),
+            ("::ffff:10.1.2.3", "10.1.2.3"),
+            ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::"),
+            ("2001:db8:1:2::1", "2001:db8:1:2::"),
+            ("2001:db8:1:3::1", "2001:db8:1:3::"),
+            ("::1", "::"),
+        ];
+        for (raw, want) in cases {
+            let ip: IpAddr = raw.parse().expect("an address");
+            assert_eq!(super::one_client(ip).to_string(), want, "{raw}");
+        }
     }
 }

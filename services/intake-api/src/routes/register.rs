@@ -151,7 +151,8 @@ pub async fn register(
     if let Some(key) = idempotency {
         let ttl = state.partners.idempotency_ttl;
         let fingerprint = idempotency::fingerprint(&state.idempotency_secret, &body);
-        match idempotency::claim(&state.db, &scope, key, &fingerprint, ttl).await? {
+        let legacy = idempotency::legacy_fingerprint(&body);
+        match idempotency::claim(&state.db, &scope, key, &fingerprint, &legacy, ttl).await? {
             Claim::New => {}
             Claim::Replay(request_id) => return replay(&state, &caller, request_id).await,
             Claim::Mismatch => return Err(ApiError::IdempotencyKeyReused),

@@ -103,6 +103,9 @@ pub async fn verify_email(
     Valid(TokenHash(token_hash)): Valid<VerifyEmailRequest>,
 ) -> Result<Success<VerifiedEmail>, ApiError> {
     let patient = accounts::consume_verification_token(&state.db, &token_hash).await?;
+    // The token is used by now: a failed audit write is logged (error
+    // level, in `shared::audit`), not answered with 503, or a retry would
+    // be told the token is invalid.
     let client = client.to_string();
     let entry = Entry {
         action: Action::EmailVerification,
@@ -115,7 +118,7 @@ pub async fn verify_email(
         request_id: None,
         client_addr: Some(&client),
     };
-    state.audit.record(&entry).await?;
+    let _ = state.audit.record(&entry).await;
     let patient_id = patient.ok_or_else(|| ApiError::BadRequest(INVALID_TOKEN.into()))?;
     tracing::info!(%patient_id, "email verified");
     Ok(Success::new(
@@ -212,19 +215,7 @@ pub async fn resend_verification(
         .check(hash_token(email.as_str()), now)
         .map_err(limited)?;
     let patient = accounts::unverified_patient(&state.db, email.as_str()).await?;
-    if let Some(patient_id) = patient {
-        let event_id = Uuid::new_v4();
-        let event = PatientEvent::VerificationRequested(VerificationRequestedV1 {
-            event_id,
-            patient_id,
-            requested_at: chrono::Utc::now(),
-        });
-        state
-            .broker
-            .publish_message(&event)
-            .await
-            .map_err(|e| ApiError::Unavailable(e.into()))?;
-    }
+    // The row first: a retry after a failed write sends no second email.
     let client = client.to_string();
     let entry = Entry {
         action: Action::VerificationResend,
@@ -238,5 +229,18 @@ pub async fn resend_verification(
         client_addr: Some(&client),
     };
     state.audit.record(&entry).await?;
+    if let Some(patient_id) = patient {
+        let event_id = Uuid::new_v4();
+        let event = PatientEvent::VerificationRequested(VerificationRequestedV1 {
+            event_id,
+            patient_id,
+            requested_at: chrono::Utc::now(),
+        });
+        state
+            .broker
+            .publish_message(&event)
+            .await
+            .map_err(|e| ApiError::Unavailable(e.into()))?;
+    }
     Ok(Success::new(RESEND_ACCEPTED, Empty {}).with_status(StatusCode::ACCEPTED))
 }
