@@ -96,3 +96,33 @@ pub fn marked_example() -> (Value, Vec<String>) {
     body["emergency_contact"]["name"] = json!(secrets[3]);
     (body, secrets)
 }
+
+/// An HTTP client whose connections come from `addr` (every 127.0.0.0/8
+/// address is a client of its own).
+pub fn client_from(addr: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(addr))
+        .build()
+        .unwrap()
+}
+
+/// A login through `client`: its status, `Retry-After` and round-trip time.
+pub async fn login_as(
+    client: &reqwest::Client,
+    stack: &Stack,
+    email: &str,
+    password: &str,
+) -> (StatusCode, Option<String>, Duration) {
+    let started = std::time::Instant::now();
+    let response = client
+        .post(format!("{}/api/v1/patient/login", stack.base_url))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (response.status(), retry_after, started.elapsed())
+}

@@ -12,7 +12,8 @@
 //! - `observability`: backpressure, metrics, logs;
 //! - `docs`: Swagger UI in Chromium, CORS;
 //! - `schema`: Schemathesis generates requests from the OpenAPI document;
-//! - `hostile`: the attacks of issue 11 and their defences.
+//! - `login`: the login's defences (timing, throttles, lockout);
+//! - `hostile`: connections that never finish, an unwritable audit trail.
 
 #![allow(clippy::unwrap_used)]
 
@@ -20,6 +21,7 @@ mod accounts;
 mod contract;
 mod docs;
 mod hostile;
+mod login;
 mod observability;
 mod partners;
 mod phi;
