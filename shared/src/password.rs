@@ -50,14 +50,40 @@ pub struct PasswordHasher {
     cost: u32,
     /// A hash of a random password at `cost`, verified when there is no
     /// real hash to check, so that "no such account" costs one bcrypt too.
-    dummy: String,
+    /// Made once, when first needed or by [`PasswordHasher::verifier`]: a
+    /// service that only hashes never pays for it.
+    dummy: tokio::sync::OnceCell<String>,
 }
 
 impl PasswordHasher {
-    pub async fn new(cost: u32) -> Result<Self, PasswordError> {
-        let random = crate::token::random_256_bits();
-        let dummy = spawn_blocking_with_tracing(move || bcrypt::hash(random, cost)).await??;
-        Ok(Self { cost, dummy })
+    /// A hasher (the registration worker's).
+    pub fn new(cost: u32) -> Self {
+        Self {
+            cost,
+            dummy: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// A hasher that verifies too, its dummy hash made now, so that the
+    /// first login for an unknown email takes no longer than the others.
+    pub async fn verifier(cost: u32) -> Result<Self, PasswordError> {
+        let hasher = Self::new(cost);
+        hasher.dummy().await?;
+        Ok(hasher)
+    }
+
+    async fn dummy(&self) -> Result<&str, PasswordError> {
+        let cost = self.cost;
+        let dummy = self
+            .dummy
+            .get_or_try_init(|| async move {
+                let random = crate::token::random_256_bits();
+                spawn_blocking_with_tracing(move || bcrypt::hash(random, cost))
+                    .await?
+                    .map_err(PasswordError::from)
+            })
+            .await?;
+        Ok(dummy)
     }
 
     pub fn cost(&self) -> u32 {
@@ -85,7 +111,10 @@ impl PasswordHasher {
     #[tracing::instrument(name = "verify_password", skip_all)]
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool, PasswordError> {
         let known = hash.is_some();
-        let hash = hash.unwrap_or(&self.dummy).to_owned();
+        let hash = match hash {
+            Some(hash) => hash.to_owned(),
+            None => self.dummy().await?.to_owned(),
+        };
         let password = password.to_owned();
         let matches = spawn_blocking_with_tracing(move || {
             // bcrypt reads 72 bytes (a 72-byte password loses only its NUL
@@ -133,15 +162,18 @@ mod tests {
     #[tokio::test]
     async fn the_dummy_is_made_at_the_configured_cost() {
         for cost in [4, 5] {
-            let hasher = PasswordHasher::new(cost).await.expect("hasher");
-            assert_eq!(cost_of(&hasher.dummy), Some(cost));
+            let hasher = PasswordHasher::verifier(cost).await.expect("hasher");
+            assert_eq!(
+                cost_of(hasher.dummy.get().expect("made by verifier()")),
+                Some(cost)
+            );
             assert!(!hasher.verify("anything", None).await.expect("verify"));
         }
     }
 
     #[tokio::test]
     async fn verification_matches_only_the_whole_password() {
-        let hasher = PasswordHasher::new(4).await.expect("hasher");
+        let hasher = PasswordHasher::new(4);
         let password = Password::parse("SecurePassword123!").expect("valid");
         let hash = hasher.hash(&password).await.expect("hash");
         assert_eq!(cost_of(&hash), Some(4));

@@ -92,7 +92,7 @@ impl Accounts {
     ) -> anyhow::Result<Self> {
         Ok(Self {
             jwt: auth::Jwt::new(jwt_secret, config.jwt_ttl),
-            passwords: shared::password::PasswordHasher::new(config.bcrypt_cost).await?,
+            passwords: shared::password::PasswordHasher::verifier(config.bcrypt_cost).await?,
             resend_per_email: Arc::new(ratelimit::RateLimiter::new(
                 config.resend_per_email,
                 config.resend_window,

@@ -8,7 +8,6 @@ pub mod config;
 mod handler;
 mod store;
 
-use anyhow::Context;
 use shared::{password::PasswordHasher, shutdown::Shutdown, worker};
 
 use crate::{config::WorkerConfig, handler::Registrar};
@@ -18,9 +17,7 @@ pub async fn run(config: WorkerConfig, shutdown: Shutdown) -> anyhow::Result<()>
         bcrypt_cost = config.bcrypt_cost,
         "registration-worker starting"
     );
-    let hasher = PasswordHasher::new(config.bcrypt_cost)
-        .await
-        .context("preparing the password hasher")?;
+    let hasher = PasswordHasher::new(config.bcrypt_cost);
     worker::run(config.common, config.consumer, shutdown, |opened| {
         Ok(Registrar {
             db: opened.db,
