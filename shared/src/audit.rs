@@ -24,6 +24,16 @@ pub enum Action {
     RegistrationStatusRead,
     /// A partner key refused (unknown, revoked, or required and missing).
     PartnerAuthentication,
+    /// forgot-password: a reset email asked for (sent or not applicable).
+    PasswordResetRequest,
+    /// A password set through a reset token.
+    PasswordReset,
+    /// A password changed by the logged-in patient.
+    PasswordChange,
+    /// A refresh token exchanged (or refused, or reused).
+    TokenRefresh,
+    /// A session ended by its patient.
+    Logout,
 }
 
 impl Action {
@@ -42,6 +52,11 @@ impl Action {
             Self::AdminResealPhi => "admin_reseal_phi",
             Self::RegistrationStatusRead => "registration_status_read",
             Self::PartnerAuthentication => "partner_authentication",
+            Self::PasswordResetRequest => "password_reset_request",
+            Self::PasswordReset => "password_reset",
+            Self::PasswordChange => "password_change",
+            Self::TokenRefresh => "token_refresh",
+            Self::Logout => "logout",
         }
     }
 }

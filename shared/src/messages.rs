@@ -45,6 +45,14 @@ pub enum PatientEvent {
     /// fresh verification email (the resend endpoint).
     #[serde(rename = "verification.requested.v1")]
     VerificationRequested(VerificationRequestedV1),
+    /// Routing key `patient.password_reset_requested`: intake-api asks for a
+    /// password reset email (forgot-password, for an active account).
+    #[serde(rename = "password_reset.requested.v1")]
+    PasswordResetRequested(VerificationRequestedV1),
+    /// Routing key `patient.password_changed`: intake-api tells the patient
+    /// that their password was changed (by a reset or by themselves).
+    #[serde(rename = "password.changed.v1")]
+    PasswordChanged(PasswordChangedV1),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,18 +72,38 @@ pub struct VerificationRequestedV1 {
     pub requested_at: DateTime<Utc>,
 }
 
+/// How a password came to change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PasswordChange {
+    /// Through a reset link from a forgot-password email.
+    Reset,
+    /// By the logged-in patient, who gave the current one.
+    Changed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordChangedV1 {
+    pub event_id: Uuid,
+    pub patient_id: Uuid,
+    pub how: PasswordChange,
+    pub changed_at: DateTime<Utc>,
+}
+
 impl PatientEvent {
     pub fn event_id(&self) -> Uuid {
         match self {
             Self::Created(e) => e.event_id,
-            Self::VerificationRequested(e) => e.event_id,
+            Self::VerificationRequested(e) | Self::PasswordResetRequested(e) => e.event_id,
+            Self::PasswordChanged(e) => e.event_id,
         }
     }
 
     pub fn patient_id(&self) -> Uuid {
         match self {
             Self::Created(e) => e.patient_id,
-            Self::VerificationRequested(e) => e.patient_id,
+            Self::VerificationRequested(e) | Self::PasswordResetRequested(e) => e.patient_id,
+            Self::PasswordChanged(e) => e.patient_id,
         }
     }
 
@@ -83,7 +111,9 @@ impl PatientEvent {
     pub fn correlation_id(&self) -> Uuid {
         match self {
             Self::Created(e) => e.request_id,
-            Self::VerificationRequested(e) => e.event_id,
+            Self::VerificationRequested(_)
+            | Self::PasswordResetRequested(_)
+            | Self::PasswordChanged(_) => self.event_id(),
         }
     }
 }

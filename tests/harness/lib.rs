@@ -19,6 +19,7 @@
 pub mod accounts;
 mod batch;
 mod body;
+pub mod browser;
 mod evidence;
 pub mod faults;
 mod mail;

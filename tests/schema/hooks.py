@@ -30,6 +30,23 @@ BUSINESS = {
     # Ids and tokens the client made up: unknown, or not its own.
     "/api/v1/patient/registrations/{request_id}": {404: {}},
     "/api/v1/patient/profile/{patient_id}": {401: {}, 403: {}, 404: {}},
+    # Made-up refresh tokens; sessions the client does not hold.
+    "/api/v1/patient/token/refresh": {401: {}},
+    "/api/v1/patient/logout": {401: {}},
+    # The schema cannot say that two fields are equal, nor how many emails
+    # an address may ask for.
+    "/api/v1/patient/forgot-password": {429: {}},
+    "/api/v1/patient/reset-password": {
+        400: {},
+        422: {"confirm_password": {"Passwords do not match"}},
+        429: {},
+    },
+    "/api/v1/patient/change-password": {
+        401: {},
+        403: {},
+        422: {"confirm_password": {"Passwords do not match"}},
+        429: {},
+    },
 }
 
 

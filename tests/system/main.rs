@@ -13,7 +13,9 @@
 //! - `docs`: Swagger UI in Chromium, CORS;
 //! - `schema`: Schemathesis generates requests from the OpenAPI document;
 //! - `login`: the login's defences (timing, throttles, lockout);
-//! - `hostile`: connections that never finish, an unwritable audit trail.
+//! - `hostile`: connections that never finish, an unwritable audit trail;
+//! - `journey`: forgot and reset password, refresh, logout, change password;
+//! - `pages`: the email links' pages in Chromium.
 
 #![allow(clippy::unwrap_used)]
 
@@ -21,8 +23,10 @@ mod accounts;
 mod contract;
 mod docs;
 mod hostile;
+mod journey;
 mod login;
 mod observability;
+mod pages;
 mod partners;
 mod phi;
 mod pipeline;

@@ -1,11 +1,14 @@
 //! What the account endpoints read and write in Postgres: login records
-//! and the lockout counter, verification tokens, and profiles.
+//! and the lockout counter, verification and reset tokens, password changes.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use shared::{messages::PatientEvent, token::hash_token};
 use sqlx::PgPool;
 use uuid::Uuid;
+
+use crate::{outbox, sessions};
 
 #[derive(sqlx::FromRow)]
 pub struct LoginRecord {
@@ -158,4 +161,132 @@ pub async fn unverified_patient(db: &PgPool, email: &str) -> sqlx::Result<Option
         .bind(email)
         .fetch_optional(db)
         .await
+}
+
+/// An active patient with this email, for forgot-password.
+pub async fn active_patient(db: &PgPool, email: &str) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar("SELECT id FROM patients WHERE lower(email) = lower($1) AND is_active")
+        .bind(email)
+        .fetch_optional(db)
+        .await
+}
+
+/// The patient a reset token would reset, if it is usable now (unused,
+/// unrevoked, unexpired, for an active patient). Looks, does not use.
+pub async fn reset_token_patient(db: &PgPool, token_hash: &[u8; 32]) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar(
+        "SELECT t.patient_id FROM password_reset_tokens t JOIN patients p ON p.id = t.patient_id \
+         WHERE t.token_hash = $1 AND t.used_at IS NULL AND t.revoked_at IS NULL \
+           AND t.expires_at > now() AND p.is_active",
+    )
+    .bind(token_hash.as_slice())
+    .fetch_optional(db)
+    .await
+}
+
+/// A patient's own login record, by id (change-password).
+#[derive(sqlx::FromRow)]
+pub struct Account {
+    pub email: String,
+    pub password_hash: String,
+    pub is_active: bool,
+}
+
+pub async fn account(db: &PgPool, patient_id: Uuid) -> sqlx::Result<Option<Account>> {
+    sqlx::query_as("SELECT email, password_hash, is_active FROM patients WHERE id = $1")
+        .bind(patient_id)
+        .fetch_optional(db)
+        .await
+}
+
+/// The lockout's key for an email: the SHA-256 of its normalised form.
+pub fn email_key(email: &str) -> [u8; 32] {
+    hash_token(&email.trim().to_lowercase())
+}
+
+/// Sets a new password through a reset token, in one transaction: the
+/// token is used (if it still can be), the patient's other reset tokens are
+/// revoked, the hash replaced, every session revoked, the lockout cleared
+/// and the notice staged in the outbox. `None`: the token was no longer
+/// usable (another request used it first), and nothing changed.
+pub async fn apply_reset(
+    db: &PgPool,
+    token_hash: &[u8; 32],
+    password_hash: &str,
+    notice: impl FnOnce(Uuid) -> PatientEvent,
+) -> sqlx::Result<Option<PatientEvent>> {
+    let mut tx = db.begin().await?;
+    let used: Option<(Uuid, String)> = sqlx::query_as(
+        "UPDATE password_reset_tokens t SET used_at = now() FROM patients p \
+         WHERE t.token_hash = $1 AND t.used_at IS NULL AND t.revoked_at IS NULL \
+           AND t.expires_at > now() AND p.id = t.patient_id AND p.is_active \
+         RETURNING t.patient_id, p.email",
+    )
+    .bind(token_hash.as_slice())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((patient_id, email)) = used else {
+        return Ok(None);
+    };
+    sqlx::query(
+        "UPDATE password_reset_tokens SET revoked_at = now() \
+         WHERE patient_id = $1 AND used_at IS NULL AND revoked_at IS NULL",
+    )
+    .bind(patient_id)
+    .execute(&mut *tx)
+    .await?;
+    set_password(&mut tx, patient_id, password_hash).await?;
+    sessions::revoke_all(
+        &mut tx,
+        patient_id,
+        None,
+        sessions::Revocation::PasswordReset,
+    )
+    .await?;
+    sqlx::query("DELETE FROM login_failures WHERE email_hash = $1")
+        .bind(email_key(&email).as_slice())
+        .execute(&mut *tx)
+        .await?;
+    let event = notice(patient_id);
+    outbox::stage(&mut tx, &event).await?;
+    tx.commit().await?;
+    Ok(Some(event))
+}
+
+async fn set_password(
+    conn: &mut sqlx::PgConnection,
+    patient_id: Uuid,
+    password_hash: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE patients SET password_hash = $2 WHERE id = $1")
+        .bind(patient_id)
+        .bind(password_hash)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// The logged-in patient's new password, in one transaction: the hash
+/// replaced, every other session revoked, this session's earlier access
+/// tokens voided (its next generation returned) and the notice staged.
+pub async fn apply_change(
+    db: &PgPool,
+    patient_id: Uuid,
+    session: Uuid,
+    password_hash: &str,
+    notice: &PatientEvent,
+) -> sqlx::Result<sessions::SessionRef> {
+    let mut tx = db.begin().await?;
+    set_password(&mut tx, patient_id, password_hash).await?;
+    sessions::revoke_all(
+        &mut tx,
+        patient_id,
+        Some(session),
+        sessions::Revocation::PasswordChange,
+    )
+    .await?;
+    let next = sessions::next_generation(&mut tx, session).await?;
+    outbox::stage(&mut tx, notice).await?;
+    tx.commit().await?;
+    Ok(next)
 }

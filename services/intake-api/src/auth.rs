@@ -1,7 +1,9 @@
 //! Access tokens: HS256 JWTs signed with `JWT_SECRET`. Verification is
 //! strict: exactly three parts, a header that says HS256 (so `alg: none`
 //! and algorithm confusion are refused), a constant-time signature check,
-//! and `exp`/`iat` in range.
+//! and `exp`/`iat` in range. Each token names its session (`sid`) and the
+//! session's generation (`gen`): the [`crate::extract::AuthPatient`]
+//! extractor accepts it only while that session is live at that generation.
 
 use std::time::Duration;
 
@@ -31,6 +33,10 @@ pub struct Claims {
     pub iat: i64,
     pub exp: i64,
     pub jti: Uuid,
+    /// The session the token belongs to.
+    pub sid: Uuid,
+    /// The session's generation when the token was issued.
+    pub gen: i32,
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -69,13 +75,20 @@ impl Jwt {
             .expect("HMAC accepts keys of any length")
     }
 
-    pub fn issue(&self, patient_id: Uuid, now: i64) -> String {
+    pub fn issue(
+        &self,
+        patient_id: Uuid,
+        session: crate::sessions::SessionRef,
+        now: i64,
+    ) -> String {
         let header = B64.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
         let claims = Claims {
             sub: patient_id,
             iat: now,
             exp: now + i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2),
             jti: Uuid::new_v4(),
+            sid: session.id,
+            gen: session.generation,
         };
         let payload = B64.encode(serde_json::to_vec(&claims).unwrap_or_default());
         let signing_input = format!("{header}.{payload}");
@@ -127,17 +140,25 @@ mod tests {
         )
     }
 
+    fn session() -> crate::sessions::SessionRef {
+        crate::sessions::SessionRef {
+            id: Uuid::from_u128(7),
+            generation: 3,
+        }
+    }
+
     #[test]
     fn issued_tokens_verify_and_carry_the_claims() {
         let id = Uuid::new_v4();
-        let token = jwt().issue(id, 1_000);
+        let token = jwt().issue(id, session(), 1_000);
         let claims = jwt().verify(&token, 1_001).expect("valid");
         assert_eq!((claims.sub, claims.iat, claims.exp), (id, 1_000, 1_900));
+        assert_eq!((claims.sid, claims.gen), (Uuid::from_u128(7), 3));
     }
 
     #[test]
     fn bad_tokens_are_refused_for_the_right_reason() {
-        let token = jwt().issue(Uuid::new_v4(), 1_000);
+        let token = jwt().issue(Uuid::new_v4(), session(), 1_000);
         let (signing_input, _) = token.rsplit_once('.').expect("three parts");
         let (_, payload) = signing_input.split_once('.').expect("three parts");
         let none_header = B64.encode(br#"{"alg":"none","typ":"JWT"}"#);
@@ -160,7 +181,7 @@ mod tests {
                 TokenError::Malformed,
             ),
             (
-                other.issue(Uuid::new_v4(), 1_000),
+                other.issue(Uuid::new_v4(), session(), 1_000),
                 1_001,
                 TokenError::Signature,
             ),
@@ -168,7 +189,7 @@ mod tests {
             ("garbage".to_owned(), 1_001, TokenError::Malformed),
             (format!("{token}.extra"), 1_001, TokenError::Malformed),
             (
-                jwt().issue(Uuid::new_v4(), 5_000),
+                jwt().issue(Uuid::new_v4(), session(), 5_000),
                 1_001,
                 TokenError::Expired,
             ),

@@ -89,6 +89,16 @@ pub struct AccountsConfig {
     /// `RESEND_LIMIT_PER_CLIENT` per `RESEND_LIMIT_WINDOW` (default 20 per hour).
     pub resend_per_client: usize,
     pub resend_window: Duration,
+    /// `REFRESH_TOKEN_TTL`, default 30 days: how long a refresh token (and
+    /// so an idle session) lasts; each exchange starts it again.
+    pub refresh_ttl: Duration,
+    /// `PASSWORD_RESET_LIMIT_PER_EMAIL` forgot-password requests per
+    /// `PASSWORD_RESET_LIMIT_WINDOW` (default 3 per hour).
+    pub reset_per_email: usize,
+    /// `PASSWORD_RESET_LIMIT_PER_CLIENT` per `PASSWORD_RESET_LIMIT_WINDOW`
+    /// (default 20 per hour).
+    pub reset_per_client: usize,
+    pub reset_window: Duration,
 }
 
 impl AccountsConfig {
@@ -115,6 +125,12 @@ impl AccountsConfig {
             resend_per_email: vars.parse_or("RESEND_LIMIT_PER_EMAIL", 3)?,
             resend_per_client: vars.parse_or("RESEND_LIMIT_PER_CLIENT", 20)?,
             resend_window: vars.duration_or("RESEND_LIMIT_WINDOW", Duration::from_secs(3600))?,
+            refresh_ttl: vars
+                .duration_or("REFRESH_TOKEN_TTL", Duration::from_secs(30 * 24 * 3600))?,
+            reset_per_email: vars.parse_or("PASSWORD_RESET_LIMIT_PER_EMAIL", 3)?,
+            reset_per_client: vars.parse_or("PASSWORD_RESET_LIMIT_PER_CLIENT", 20)?,
+            reset_window: vars
+                .duration_or("PASSWORD_RESET_LIMIT_WINDOW", Duration::from_secs(3600))?,
         })
     }
 }

@@ -12,7 +12,9 @@ mod error;
 mod extract;
 mod idempotency;
 mod openapi;
+mod outbox;
 mod outcomes;
+mod passwords;
 mod prefer;
 mod profile;
 mod ratelimit;
@@ -20,6 +22,7 @@ mod recorder;
 mod requests;
 mod routes;
 mod server;
+mod sessions;
 mod wire;
 
 use std::{sync::Arc, time::Duration};
@@ -70,7 +73,7 @@ fn spawn_idempotency_sweeper(db: PgPool, ttl: std::time::Duration, shutdown: Shu
 }
 
 /// What the account endpoints share.
-struct Accounts {
+pub(crate) struct Accounts {
     jwt: auth::Jwt,
     /// Verifies passwords at `BCRYPT_ROUNDS`, against a dummy hash of the
     /// same cost when the email is unknown.
@@ -79,7 +82,11 @@ struct Accounts {
     /// Keyed by the SHA-256 of the email: no address is kept in memory.
     resend_per_email: Arc<ratelimit::RateLimiter<[u8; 32]>>,
     resend_per_client: Arc<ratelimit::RateLimiter<std::net::IpAddr>>,
-    /// Login attempts per client address, checked before any hashing.
+    /// forgot-password requests, like resend's.
+    reset_per_email: Arc<ratelimit::RateLimiter<[u8; 32]>>,
+    reset_per_client: Arc<ratelimit::RateLimiter<std::net::IpAddr>>,
+    /// Attempts per client address at anything that checks or hashes a
+    /// password (login, change and reset password), before any hashing.
     login_per_client: Arc<ratelimit::RateLimiter<std::net::IpAddr>>,
     /// Password checks in progress: at most `PASSWORD_VERIFY_MAX_CONCURRENT`.
     verifications: Arc<tokio::sync::Semaphore>,
@@ -100,6 +107,14 @@ impl Accounts {
             resend_per_client: Arc::new(ratelimit::RateLimiter::new(
                 config.resend_per_client,
                 config.resend_window,
+            )),
+            reset_per_email: Arc::new(ratelimit::RateLimiter::new(
+                config.reset_per_email,
+                config.reset_window,
+            )),
+            reset_per_client: Arc::new(ratelimit::RateLimiter::new(
+                config.reset_per_client,
+                config.reset_window,
             )),
             login_per_client: Arc::new(ratelimit::RateLimiter::new(
                 config.login_per_client,
@@ -167,6 +182,7 @@ async fn build(
         partners: Arc::new(config.partners),
         accounts: Arc::new(Accounts::new(config.jwt_secret, config.accounts).await?),
     };
+    outbox::spawn_relay(state.db.clone(), state.broker.clone(), shutdown.clone());
     spawn_idempotency_sweeper(
         state.db.clone(),
         state.partners.idempotency_ttl,
@@ -177,6 +193,8 @@ async fn build(
             state.accounts.resend_per_email.clone(),
             state.accounts.resend_per_client.clone(),
             state.accounts.login_per_client.clone(),
+            state.accounts.reset_per_email.clone(),
+            state.accounts.reset_per_client.clone(),
             state.limits.per_partner.clone(),
             state.limits.per_client.clone(),
         ],

@@ -27,13 +27,21 @@ pub struct SmtpConfig {
 pub struct NotifierConfig {
     pub common: CommonConfig,
     pub smtp: SmtpConfig,
-    /// `PUBLIC_BASE_URL`: the verification link points there.
+    /// `PUBLIC_BASE_URL`: every link in an email points there, and only there.
     pub public_base_url: String,
-    /// `VERIFICATION_TOKEN_TTL`, default 24 h.
-    pub token_ttl: Duration,
+    /// How long the emailed tokens stay valid.
+    pub ttl: TokenTtl,
     /// `HEALTH_ADDR` (default `127.0.0.1:8002`), `WORKER_PREFETCH`
     /// (default 8) and `MAX_DELIVERIES`.
     pub consumer: ConsumerConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenTtl {
+    /// `VERIFICATION_TOKEN_TTL`, default 24 h.
+    pub verification: Duration,
+    /// `PASSWORD_RESET_TOKEN_TTL`, default 1 h.
+    pub password_reset: Duration,
 }
 
 impl NotifierConfig {
@@ -46,8 +54,12 @@ impl NotifierConfig {
                 .string_or("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
                 .trim_end_matches('/')
                 .to_owned(),
-            token_ttl: vars
-                .duration_or("VERIFICATION_TOKEN_TTL", Duration::from_secs(24 * 3600))?,
+            ttl: TokenTtl {
+                verification: vars
+                    .duration_or("VERIFICATION_TOKEN_TTL", Duration::from_secs(24 * 3600))?,
+                password_reset: vars
+                    .duration_or("PASSWORD_RESET_TOKEN_TTL", Duration::from_secs(3600))?,
+            },
             consumer: ConsumerConfig::from_vars(
                 &vars,
                 SocketAddr::from(([127, 0, 0, 1], 8002)),
@@ -133,14 +145,31 @@ mod tests {
             err_name(&[("VERIFICATION_TOKEN_TTL", "soon")]),
             Some("VERIFICATION_TOKEN_TTL")
         );
+        assert_eq!(
+            err_name(&[("PASSWORD_RESET_TOKEN_TTL", "1 hour")]),
+            Some("PASSWORD_RESET_TOKEN_TTL")
+        );
         assert_eq!(err_name(&[]), None);
     }
 
     #[test]
-    fn token_ttl_defaults_to_a_day() {
+    fn verification_links_last_a_day_and_reset_links_an_hour_by_default() {
         let env = HashMap::from([("APP_ENV", "test")]);
         let config = NotifierConfig::from_env(&env).expect("config");
-        assert_eq!(config.token_ttl, Duration::from_secs(86_400));
+        assert_eq!(config.ttl.verification, Duration::from_secs(86_400));
+        assert_eq!(config.ttl.password_reset, Duration::from_secs(3600));
         assert_eq!(config.smtp.port, 1025);
+    }
+
+    #[test]
+    fn the_token_lifetimes_can_be_set() {
+        let env = HashMap::from([
+            ("APP_ENV", "test"),
+            ("VERIFICATION_TOKEN_TTL", "2d"),
+            ("PASSWORD_RESET_TOKEN_TTL", "15m"),
+        ]);
+        let config = NotifierConfig::from_env(&env).expect("config");
+        assert_eq!(config.ttl.verification, Duration::from_secs(2 * 86_400));
+        assert_eq!(config.ttl.password_reset, Duration::from_secs(15 * 60));
     }
 }

@@ -1,9 +1,9 @@
-//! What happens to one patient event (`patient.created` or a resend
-//! request): the notification worker's [`Handler`]. It issues a fresh
-//! token, revoking earlier ones, and emails it. A redelivered event finds
-//! its delivery recorded and sends nothing; an event another worker is
-//! sending is waited for; an SMTP outage is waited out with backoff while
-//! the event is held, never dropped.
+//! What happens to one patient event: the notification worker's
+//! [`Handler`]. The event says which email (see [`Notice`]); a verification
+//! or reset email carries a fresh token, earlier ones revoked. A redelivered
+//! event finds its delivery recorded and sends nothing; an event another
+//! worker is sending is waited for; an SMTP outage is waited out with
+//! backoff while the event is held, never dropped.
 
 use std::time::Duration;
 
@@ -20,15 +20,18 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::{
-    mailer::{Mailer, Recipient},
-    store::{self, Claim},
+    config::TokenTtl,
+    letters::Letter,
+    mailer::Mailer,
+    notice::Notice,
+    store::{self, Claim, Patient, TokenKind},
 };
 
 pub struct Notifier {
     pub db: PgPool,
     pub mailer: Mailer,
     pub public_base_url: String,
-    pub token_ttl: Duration,
+    pub ttl: TokenTtl,
     pub shutdown: Shutdown,
     /// This process's id in the claims it holds.
     pub holder: Uuid,
@@ -73,18 +76,26 @@ impl Handler for Notifier {
 
     async fn handle(&self, event: &PatientEvent) -> Result<(), Failure> {
         let (event_id, patient_id) = (event.event_id(), event.patient_id());
-        let Some((email, first_name, verified)) = store::recipient(&self.db, patient_id).await?
-        else {
-            return Err(Failure::Poison("unknown patient"));
+        let notice = Notice::of(event);
+        let kind = notice.kind().as_str();
+        let patient = match store::patient(&self.db, patient_id).await? {
+            Some(patient) => patient,
+            None => match notice.skip_unknown_patient() {
+                Some(why) => {
+                    tracing::info!(kind, why, "nothing to send");
+                    return Ok(());
+                }
+                None => return Err(Failure::Poison("unknown patient")),
+            },
         };
-        if verified {
-            tracing::info!("email already verified; nothing to send");
+        if let Some(why) = notice.skip_for(&patient) {
+            tracing::info!(kind, why, "nothing to send");
             return Ok(());
         }
-        match store::claim(&self.db, event_id, patient_id, self.holder).await? {
+        match store::claim(&self.db, event_id, patient_id, notice.kind(), self.holder).await? {
             Claim::Mine => {}
             Claim::Sent => {
-                tracing::info!("verification email already sent for this event");
+                tracing::info!(kind, "email already sent for this event");
                 return Ok(());
             }
             // Wait in place: the holder finishes, or its lease runs out.
@@ -96,18 +107,14 @@ impl Handler for Notifier {
             }
         }
         let lease = LeaseKeeper::spawn(self.db.clone(), event_id, self.holder);
-        let recipient = Recipient {
-            email: &email,
-            first_name: &first_name,
-        };
-        let sent = self.issue_and_send(patient_id, &recipient).await;
+        let sent = self.compose_and_send(notice, patient_id, &patient).await;
         drop(lease);
         if let Err(e) = sent {
             // Give the claim back so the retry (here or elsewhere) may send.
             let _ = store::release(&self.db, event_id, self.holder).await;
             return Err(e);
         }
-        tracing::info!("verification email sent");
+        tracing::info!(kind, "email sent");
         self.record_sent(event_id).await
     }
 
@@ -138,35 +145,61 @@ impl Notifier {
         }
     }
 
-    /// A fresh token (earlier ones revoked) and the email that carries it.
-    async fn issue_and_send(&self, patient_id: Uuid, to: &Recipient<'_>) -> Result<(), Failure> {
-        let token = VerificationToken::generate();
-        let ttl = chrono::Duration::from_std(self.token_ttl)
-            .map_err(|e| Failure::Transient(e.to_string()))?;
-        store::issue_token(
-            &self.db,
-            patient_id,
-            &token.hash(),
-            chrono::Utc::now() + ttl,
-        )
-        .await?;
-        self.send_until_delivered(to, &token).await
+    /// Writes the email, issues the token it carries (if any) and sends
+    /// it. Runs only under the claim, so a token is issued only by the
+    /// attempt that may send it; and only once its email is written, so a
+    /// failure to write revokes no earlier token for nothing.
+    async fn compose_and_send(
+        &self,
+        notice: Notice,
+        patient_id: Uuid,
+        to: &Patient,
+    ) -> Result<(), Failure> {
+        let (letter, token) = self
+            .write(notice, &to.first_name)
+            .map_err(|e| Failure::Transient(format!("rendering the email: {e}")))?;
+        if let Some(token) = token {
+            let ttl = chrono::Duration::from_std(token.ttl)
+                .map_err(|e| Failure::Transient(e.to_string()))?;
+            let expires_at = chrono::Utc::now() + ttl;
+            store::issue_token(
+                &self.db,
+                token.kind,
+                patient_id,
+                &token.value.hash(),
+                expires_at,
+            )
+            .await?;
+        }
+        self.send_until_delivered(&to.email, &letter).await
+    }
+
+    /// The email a notice calls for, and the fresh token in it.
+    fn write(&self, notice: Notice, first_name: &str) -> askama::Result<(Letter, Option<Token>)> {
+        let base = self.public_base_url.as_str();
+        Ok(match notice {
+            Notice::Verification => {
+                let token = Token::new(TokenKind::EmailVerification, self.ttl.verification);
+                let letter = Letter::verification(first_name, base, &token.value, token.ttl)?;
+                (letter, Some(token))
+            }
+            Notice::PasswordReset => {
+                let token = Token::new(TokenKind::PasswordReset, self.ttl.password_reset);
+                let letter = Letter::password_reset(first_name, base, &token.value, token.ttl)?;
+                (letter, Some(token))
+            }
+            Notice::PasswordChanged { how, at } => {
+                (Letter::password_changed(first_name, how, at)?, None)
+            }
+        })
     }
 
     /// Retries SMTP with capped exponential backoff while holding the event;
     /// gives it back to the queue only when shutting down.
-    async fn send_until_delivered(
-        &self,
-        to: &Recipient<'_>,
-        token: &VerificationToken,
-    ) -> Result<(), Failure> {
+    async fn send_until_delivered(&self, to: &str, letter: &Letter) -> Result<(), Failure> {
         let mut backoff = SMTP_BACKOFF;
         loop {
-            match self
-                .mailer
-                .send_verification(to, token, &self.public_base_url, self.token_ttl)
-                .await
-            {
+            match self.mailer.send(to, letter).await {
                 Ok(()) => {
                     metrics().emails_sent.inc();
                     return Ok(());
@@ -183,6 +216,23 @@ impl Notifier {
                     self.shutdown.sleep(delay).await;
                 }
             }
+        }
+    }
+}
+
+/// A token about to be emailed, and what it is for.
+struct Token {
+    kind: TokenKind,
+    value: VerificationToken,
+    ttl: Duration,
+}
+
+impl Token {
+    fn new(kind: TokenKind, ttl: Duration) -> Self {
+        Self {
+            kind,
+            value: VerificationToken::generate(),
+            ttl,
         }
     }
 }

@@ -1,12 +1,17 @@
-//! notification-worker: consumes `patient.created` (and resend requests),
-//! issues a verification token (stored hashed), emails the link over SMTP,
-//! records the delivery, and only then acks. The work of one event is
-//! [`handler::Notifier`]; the rest is [`shared::worker`].
+//! notification-worker: consumes patient events (`patient.created`, resend
+//! and forgot-password requests, password changes), issues the token an
+//! email carries (stored hashed), emails it over SMTP as plain text and
+//! HTML, records the delivery, and only then acks. The work of one event is
+//! [`handler::Notifier`]; the words are [`letters`]; the rest is
+//! [`shared::worker`].
 
 pub mod config;
 mod handler;
+mod letters;
 mod mailer;
+mod notice;
 mod store;
+mod wording;
 
 use anyhow::Context;
 use shared::{shutdown::Shutdown, worker};
@@ -18,7 +23,7 @@ pub async fn run(config: NotifierConfig, shutdown: Shutdown) -> anyhow::Result<(
         common,
         smtp,
         public_base_url,
-        token_ttl,
+        ttl,
         consumer,
     } = config;
     worker::run(common, consumer, shutdown, |opened| {
@@ -26,7 +31,7 @@ pub async fn run(config: NotifierConfig, shutdown: Shutdown) -> anyhow::Result<(
             db: opened.db,
             mailer: Mailer::new(&smtp).context("configuring SMTP")?,
             public_base_url,
-            token_ttl,
+            ttl,
             shutdown: opened.shutdown,
             holder: uuid::Uuid::new_v4(),
         })

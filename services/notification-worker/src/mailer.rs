@@ -1,16 +1,19 @@
-//! The SMTP side: a pooled lettre transport and the verification email.
+//! The SMTP side: a pooled lettre transport that sends a [`Letter`] as
+//! multipart/alternative (plain text and HTML).
 
 use std::time::Duration;
 
 use lettre::{
-    message::{header::ContentType, Mailbox},
+    message::{Mailbox, MultiPart},
     transport::smtp::{authentication::Credentials, PoolConfig},
     AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
 };
 use secrecy::ExposeSecret;
-use shared::token::VerificationToken;
 
-use crate::config::{SmtpConfig, SmtpTls};
+use crate::{
+    config::{SmtpConfig, SmtpTls},
+    letters::Letter,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
@@ -38,12 +41,6 @@ pub struct Mailer {
     from: Mailbox,
 }
 
-/// Who gets the email and what it says about them.
-pub struct Recipient<'a> {
-    pub email: &'a str,
-    pub first_name: &'a str,
-}
-
 impl Mailer {
     pub fn new(config: &SmtpConfig) -> Result<Self, MailError> {
         let builder = match config.tls {
@@ -69,32 +66,77 @@ impl Mailer {
         })
     }
 
-    /// Sends the verification email with the token link. The body is never
-    /// logged: it holds the token.
-    pub async fn send_verification(
-        &self,
-        to: &Recipient<'_>,
-        token: &VerificationToken,
-        public_base_url: &str,
-        ttl: Duration,
-    ) -> Result<(), MailError> {
-        let link = format!("{public_base_url}/verify-email?token={}", token.expose());
-        let hours = ttl.as_secs().div_ceil(3600);
-        let body = format!(
-            "Hello {name},\n\n\
-             Please confirm your email address by opening this link:\n\n{link}\n\n\
-             Or enter this verification code: {code}\n\n\
-             The link expires in {hours} hour(s). If you did not register, you can ignore this email.\n",
-            name = to.first_name,
-            code = token.expose(),
-        );
-        let message = Message::builder()
-            .from(self.from.clone())
-            .to(Mailbox::new(None, to.email.parse()?))
-            .subject("Verify your email address")
-            .header(ContentType::TEXT_PLAIN)
-            .body(body)?;
-        self.transport.send(message).await?;
+    /// Sends `letter` to the address `to`. Neither the bodies (they hold
+    /// tokens) nor the address is ever logged.
+    pub async fn send(&self, to: &str, letter: &Letter) -> Result<(), MailError> {
+        self.transport.send(self.message(to, letter)?).await?;
         Ok(())
+    }
+
+    fn message(&self, to: &str, letter: &Letter) -> Result<Message, MailError> {
+        Ok(Message::builder()
+            .from(self.from.clone())
+            .to(Mailbox::new(None, to.parse()?))
+            .subject(letter.subject)
+            .multipart(MultiPart::alternative_plain_html(
+                letter.text.clone(),
+                letter.html.clone(),
+            ))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pooled transport needs a runtime, even though these tests
+    /// never connect.
+    fn mailer() -> Mailer {
+        Mailer::new(&SmtpConfig {
+            host: "127.0.0.1".into(),
+            port: 1025,
+            tls: SmtpTls::None,
+            credentials: None,
+            from: "Patient Registration <no-reply@clinic.example>".into(),
+        })
+        .expect("a mailer")
+    }
+
+    #[tokio::test]
+    async fn a_letter_goes_out_as_plain_text_and_html_alternatives() {
+        let letter = Letter {
+            subject: "Reset your password",
+            text: "Hello Jane,\n\nplain words\n".into(),
+            html: "<!DOCTYPE html><p>Hello Jane,</p>".into(),
+        };
+        let message = mailer()
+            .message("jane@example.com", &letter)
+            .expect("a message");
+        let raw = String::from_utf8(message.formatted()).expect("ASCII");
+        assert!(raw.contains("Subject: Reset your password\r\n"), "{raw}");
+        assert!(raw.contains("To: jane@example.com\r\n"), "{raw}");
+        assert!(
+            raw.contains("Content-Type: multipart/alternative;"),
+            "{raw}"
+        );
+        let plain = raw.find("Content-Type: text/plain; charset=utf-8");
+        let html = raw.find("Content-Type: text/html; charset=utf-8");
+        assert!(plain.is_some() && html.is_some(), "{raw}");
+        // The last alternative is the preferred one: HTML, plain text before it.
+        assert!(plain < html, "{raw}");
+        assert!(raw.contains("plain words") && raw.contains("<p>Hello Jane,</p>"));
+    }
+
+    #[tokio::test]
+    async fn a_malformed_address_is_refused_before_sending() {
+        let letter = Letter {
+            subject: "Your password was changed",
+            text: String::new(),
+            html: String::new(),
+        };
+        assert!(matches!(
+            mailer().message("not an address", &letter),
+            Err(MailError::Address(_))
+        ));
     }
 }

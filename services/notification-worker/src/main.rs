@@ -1,4 +1,4 @@
-//! notification-worker: sends the verification email of each new patient.
+//! notification-worker: sends the emails patient events call for.
 
 use notification_worker::{config::NotifierConfig, run};
 use shared::{

@@ -21,17 +21,36 @@ pub enum Claim {
 const LEASE: &str = "15 seconds";
 pub const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// What an email is about (`notification_deliveries.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryKind {
+    EmailVerification,
+    PasswordReset,
+    PasswordChanged,
+}
+
+impl DeliveryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EmailVerification => "email_verification",
+            Self::PasswordReset => "password_reset",
+            Self::PasswordChanged => "password_changed",
+        }
+    }
+}
+
 /// Claims an event for sending: a new event, one this process already
 /// holds, or one whose holder stopped renewing its lease.
 pub async fn claim(
     db: &PgPool,
     event_id: Uuid,
     patient_id: Uuid,
+    kind: DeliveryKind,
     holder: Uuid,
 ) -> sqlx::Result<Claim> {
     let claimed: Option<Uuid> = sqlx::query_scalar(&format!(
         "INSERT INTO notification_deliveries (event_id, patient_id, kind, status, holder) \
-         VALUES ($1, $2, 'email_verification', 'sending', $3) \
+         VALUES ($1, $2, $3, 'sending', $4) \
          ON CONFLICT (event_id) DO UPDATE SET claimed_at = now(), holder = EXCLUDED.holder \
          WHERE notification_deliveries.status = 'sending' \
            AND (notification_deliveries.holder = EXCLUDED.holder \
@@ -40,6 +59,7 @@ pub async fn claim(
     ))
     .bind(event_id)
     .bind(patient_id)
+    .bind(kind.as_str())
     .bind(holder)
     .fetch_optional(db)
     .await?;
@@ -82,34 +102,67 @@ pub async fn release(db: &PgPool, event_id: Uuid, holder: Uuid) -> sqlx::Result<
         .map(drop)
 }
 
-/// A patient's email and first name, and whether that email is verified
-/// already (nothing to send); `None` when the patient is unknown.
-pub async fn recipient(
-    db: &PgPool,
-    patient_id: Uuid,
-) -> sqlx::Result<Option<(String, String, bool)>> {
-    sqlx::query_as("SELECT email, first_name, email_verified FROM patients WHERE id = $1")
-        .bind(patient_id)
-        .fetch_optional(db)
-        .await
+/// Who an email goes to, and what decides whether it is sent. No `Debug`:
+/// it holds PHI.
+pub struct Patient {
+    pub email: String,
+    pub first_name: String,
+    pub email_verified: bool,
+    pub is_active: bool,
+}
+
+/// `None` when the patient is unknown.
+pub async fn patient(db: &PgPool, patient_id: Uuid) -> sqlx::Result<Option<Patient>> {
+    let row: Option<(String, String, bool, bool)> = sqlx::query_as(
+        "SELECT email, first_name, email_verified, is_active FROM patients WHERE id = $1",
+    )
+    .bind(patient_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(
+        row.map(|(email, first_name, email_verified, is_active)| Patient {
+            email,
+            first_name,
+            email_verified,
+            is_active,
+        }),
+    )
+}
+
+/// The tokens this worker issues, each in its own table of the same shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    EmailVerification,
+    PasswordReset,
+}
+
+impl TokenKind {
+    fn table(self) -> &'static str {
+        match self {
+            Self::EmailVerification => "email_verification_tokens",
+            Self::PasswordReset => "password_reset_tokens",
+        }
+    }
 }
 
 /// Stores a new token's hash and revokes every earlier unused token of the
-/// patient, in one statement (so one transaction): only the newest link
-/// works.
+/// same kind for the patient, in one statement (so one transaction): only
+/// the newest link works.
 pub async fn issue_token(
     db: &PgPool,
+    kind: TokenKind,
     patient_id: Uuid,
     hash: &[u8; 32],
     expires_at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    let table = kind.table();
+    sqlx::query(&format!(
         "WITH revoked AS (\
-             UPDATE email_verification_tokens SET revoked_at = now() \
+             UPDATE {table} SET revoked_at = now() \
              WHERE patient_id = $2 AND used_at IS NULL AND revoked_at IS NULL) \
-         INSERT INTO email_verification_tokens (token_hash, patient_id, expires_at) \
-         VALUES ($1, $2, $3)",
-    )
+         INSERT INTO {table} (token_hash, patient_id, expires_at) \
+         VALUES ($1, $2, $3)"
+    ))
     .bind(hash.as_slice())
     .bind(patient_id)
     .bind(expires_at)

@@ -9,8 +9,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::topology::{
-    EVENTS_EXCHANGE, PATIENT_CREATED, REGISTRATION_EXCHANGE, REGISTRATION_REQUESTED,
-    VERIFICATION_REQUESTED,
+    EVENTS_EXCHANGE, PASSWORD_CHANGED, PASSWORD_RESET_REQUESTED, PATIENT_CREATED,
+    REGISTRATION_EXCHANGE, REGISTRATION_REQUESTED, VERIFICATION_REQUESTED,
 };
 use crate::messages::{PatientEvent, RegistrationRequested};
 
@@ -58,6 +58,8 @@ impl Contract for PatientEvent {
         match self {
             Self::Created(_) => PATIENT_CREATED,
             Self::VerificationRequested(_) => VERIFICATION_REQUESTED,
+            Self::PasswordResetRequested(_) => PASSWORD_RESET_REQUESTED,
+            Self::PasswordChanged(_) => PASSWORD_CHANGED,
         }
     }
 
@@ -65,6 +67,8 @@ impl Contract for PatientEvent {
         match self {
             Self::Created(_) => "patient.created.v1",
             Self::VerificationRequested(_) => "verification.requested.v1",
+            Self::PasswordResetRequested(_) => "password_reset.requested.v1",
+            Self::PasswordChanged(_) => "password.changed.v1",
         }
     }
 

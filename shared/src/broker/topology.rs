@@ -5,7 +5,7 @@
 //! | exchange (type) | routing key | queue |
 //! |---|---|---|
 //! | `registration` (direct) | `registration.requested` | `registration.requests` |
-//! | `patient.events` (topic) | `patient.created`, `patient.verification_requested` | `notification.patient-created` |
+//! | `patient.events` (topic) | `patient.created`, `patient.verification_requested`, `patient.password_reset_requested`, `patient.password_changed` | `notification.patient-created` |
 //! | `dead-letter` (direct) | `<queue>` | `<queue>.dlq` |
 
 use lapin::{
@@ -20,6 +20,8 @@ pub const REGISTRATION_QUEUE: &str = "registration.requests";
 pub const EVENTS_EXCHANGE: &str = "patient.events";
 pub const PATIENT_CREATED: &str = "patient.created";
 pub const VERIFICATION_REQUESTED: &str = "patient.verification_requested";
+pub const PASSWORD_RESET_REQUESTED: &str = "patient.password_reset_requested";
+pub const PASSWORD_CHANGED: &str = "patient.password_changed";
 pub const NOTIFICATION_QUEUE: &str = "notification.patient-created";
 pub const DEAD_LETTER_EXCHANGE: &str = "dead-letter";
 
@@ -50,7 +52,12 @@ pub const WORK_QUEUES: [WorkQueue; 2] = [
     WorkQueue {
         name: NOTIFICATION_QUEUE,
         exchange: EVENTS_EXCHANGE,
-        routing_keys: &[PATIENT_CREATED, VERIFICATION_REQUESTED],
+        routing_keys: &[
+            PATIENT_CREATED,
+            VERIFICATION_REQUESTED,
+            PASSWORD_RESET_REQUESTED,
+            PASSWORD_CHANGED,
+        ],
         bounded: false,
     },
 ];

@@ -1,10 +1,12 @@
 //! `Authorization: Bearer <access token>`: the patient it speaks for, or
-//! 401 without saying what was wrong with it.
+//! 401 without saying what was wrong with it. A token is accepted only
+//! while its session is live at the generation it names (a logout, a
+//! password change or reset ends it at once).
 
 use axum::{extract::FromRequestParts, http::request::Parts};
 use uuid::Uuid;
 
-use crate::{error::ApiError, AppState};
+use crate::{error::ApiError, sessions, AppState};
 
 pub const UNAUTHENTICATED: &str = "Authentication required: a valid Bearer access token";
 
@@ -12,7 +14,14 @@ pub const UNAUTHENTICATED: &str = "Authentication required: a valid Bearer acces
 #[derive(Debug, Clone, Copy)]
 pub struct AuthPatient(pub Uuid);
 
-impl FromRequestParts<AppState> for AuthPatient {
+/// The same, with the session the token belongs to (logout, change-password).
+#[derive(Debug, Clone, Copy)]
+pub struct AuthSession {
+    pub patient_id: Uuid,
+    pub session: sessions::SessionRef,
+}
+
+impl FromRequestParts<AppState> for AuthSession {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
@@ -26,6 +35,27 @@ impl FromRequestParts<AppState> for AuthPatient {
                 tracing::info!(reason = %e, "access token refused");
                 ApiError::Unauthorized(UNAUTHENTICATED)
             })?;
-        Ok(Self(claims.sub))
+        let session = sessions::SessionRef {
+            id: claims.sid,
+            generation: claims.gen,
+        };
+        if !sessions::is_live(&state.db, claims.sub, session).await? {
+            tracing::info!(reason = "session ended", "access token refused");
+            return Err(ApiError::Unauthorized(UNAUTHENTICATED));
+        }
+        Ok(Self {
+            patient_id: claims.sub,
+            session,
+        })
+    }
+}
+
+impl FromRequestParts<AppState> for AuthPatient {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        AuthSession::from_request_parts(parts, state)
+            .await
+            .map(|auth| Self(auth.patient_id))
     }
 }

@@ -10,7 +10,7 @@ mod auth;
 mod caller;
 mod json;
 
-pub use auth::{AuthPatient, UNAUTHENTICATED};
+pub use auth::{AuthPatient, AuthSession, UNAUTHENTICATED};
 pub use caller::{Caller, ClientAddr};
 pub use json::{JsonBody, RequestBody, Text, Valid};
 

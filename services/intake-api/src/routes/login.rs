@@ -5,7 +5,6 @@
 use serde::{Deserialize, Serialize};
 use shared::{
     audit::{Action, Entry},
-    token::hash_token,
     validation::FieldErrors,
 };
 use utoipa::ToSchema;
@@ -17,6 +16,7 @@ use crate::{
     accounts::{self, Attempt},
     error::ApiError,
     extract::{ClientAddr, RequestBody, Text, Valid},
+    sessions::{self, RefreshToken, SessionRef},
     wire::{
         responses::{Internal, JsonBodyErrors, TimedOut},
         ErrorBody, Success,
@@ -67,7 +67,8 @@ impl RequestBody for LoginRequest {
     }
 }
 
-/// 200 from login.
+/// 200 from change-password: a new access token for the session that
+/// continues (its earlier ones stopped working).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AccessToken {
     /// An HS256 JWT for `Authorization: Bearer` (the `bearer_auth` scheme).
@@ -81,10 +82,57 @@ pub struct AccessToken {
     patient_id: Uuid,
 }
 
+impl AccessToken {
+    /// A fresh access token for `session`.
+    pub fn issue(accounts: &crate::Accounts, patient_id: Uuid, session: SessionRef) -> Self {
+        Self {
+            access_token: accounts
+                .jwt
+                .issue(patient_id, session, chrono::Utc::now().timestamp()),
+            token_type: "Bearer",
+            expires_in: accounts.jwt.ttl.as_secs(),
+            patient_id,
+        }
+    }
+}
+
+/// 200 from login and from a refresh: an access token and the refresh
+/// token that gets the next one.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionTokens {
+    #[serde(flatten)]
+    access: AccessToken,
+    /// Opaque, single use: exchange it at `/api/v1/patient/token/refresh`
+    /// for a new access token and a new refresh token. Presenting one that
+    /// was already exchanged ends the session.
+    #[schema(example = "pT3rA0k6m2nS3x9QeR0d8hWcV5yL1uJ7bZ4fG2iK0oM")]
+    refresh_token: String,
+    /// Seconds the refresh token is valid for (`REFRESH_TOKEN_TTL`, 30 days
+    /// by default).
+    #[schema(example = 2592000)]
+    refresh_expires_in: u64,
+}
+
+impl SessionTokens {
+    pub fn issue(
+        accounts: &crate::Accounts,
+        patient_id: Uuid,
+        session: SessionRef,
+        refresh: &RefreshToken,
+    ) -> Self {
+        Self {
+            access: AccessToken::issue(accounts, patient_id, session),
+            refresh_token: refresh.expose().to_owned(),
+            refresh_expires_in: refresh.expires_in(),
+        }
+    }
+}
+
 /// Log in
 ///
-/// Exchanges a patient's email and password for a short-lived access token
-/// (an HS256 JWT) for the `bearer_auth` scheme. An unknown email and a wrong
+/// Exchanges a patient's email and password for a new session: a
+/// short-lived access token (an HS256 JWT) for the `bearer_auth` scheme and
+/// a refresh token for the next ones. An unknown email and a wrong
 /// password get the same 401, in the same time.
 ///
 /// Before any password is checked: at most `LOGIN_RATE_LIMIT_PER_CLIENT`
@@ -107,7 +155,8 @@ pub struct AccessToken {
     operation_id = "login",
     request_body(content = LoginRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "Logged in: the access token", body = Success<AccessToken>),
+        (status = 200, description = "Logged in: an access token and a refresh token",
+            body = Success<SessionTokens>),
         JsonBodyErrors,
         (status = 401, description = "Unknown email or wrong password (never says which)",
             body = ErrorBody,
@@ -143,22 +192,11 @@ pub async fn login(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
     Valid(Credentials { email, password }): Valid<LoginRequest>,
-) -> Result<Success<AccessToken>, ApiError> {
+) -> Result<Success<SessionTokens>, ApiError> {
     let accounts = &state.accounts;
     // Cheap refusals first: nothing below runs bcrypt for a throttled caller.
-    accounts
-        .login_per_client
-        .check(client, std::time::Instant::now())
-        .map_err(|retry_after| ApiError::TooManyRequests {
-            message: THROTTLED,
-            retry_after,
-        })?;
-    let _verifying = accounts
-        .verifications
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| ApiError::Busy)?;
-    let email_key = hash_token(&email);
+    let _verifying = crate::passwords::throttle(&state, client, THROTTLED)?;
+    let email_key = accounts::email_key(&email);
     let client = client.to_string();
     let audit = |outcome, patient_id| Entry {
         action: Action::Login,
@@ -230,17 +268,11 @@ pub async fn login(
         .audit
         .record(&audit("success", Some(record.id)))
         .await?;
-    let access_token = accounts
-        .jwt
-        .issue(record.id, chrono::Utc::now().timestamp());
+    let (session, refresh) =
+        sessions::open(&state.db, record.id, accounts.config.refresh_ttl).await?;
     tracing::info!(patient_id = %record.id, "login succeeded");
     Ok(Success::new(
         "Login successful",
-        AccessToken {
-            access_token,
-            token_type: "Bearer",
-            expires_in: accounts.jwt.ttl.as_secs(),
-            patient_id: record.id,
-        },
+        SessionTokens::issue(accounts, record.id, session, &refresh),
     ))
 }

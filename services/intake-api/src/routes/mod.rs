@@ -3,8 +3,11 @@
 
 mod docs;
 pub(crate) mod login;
+pub(crate) mod pages;
+pub(crate) mod password;
 pub(crate) mod profile;
 pub(crate) mod register;
+pub(crate) mod session;
 pub(crate) mod status;
 pub(crate) mod verification;
 
@@ -48,7 +51,29 @@ pub fn router(state: AppState, request_timeout: std::time::Duration) -> Router {
             "/api/v1/patient/resend-verification",
             post(verification::resend_verification),
         )
+        .route(
+            "/verify-email",
+            get(pages::verify_email_page).post(pages::verify_email_form),
+        )
+        .route(
+            "/reset-password",
+            get(pages::reset_password_page).post(pages::reset_password_form),
+        )
         .route("/api/v1/patient/login", post(login::login))
+        .route("/api/v1/patient/token/refresh", post(session::refresh))
+        .route("/api/v1/patient/logout", post(session::logout))
+        .route(
+            "/api/v1/patient/forgot-password",
+            post(password::forgot_password),
+        )
+        .route(
+            "/api/v1/patient/reset-password",
+            post(password::reset_password),
+        )
+        .route(
+            "/api/v1/patient/change-password",
+            post(password::change_password),
+        )
         .route(
             "/api/v1/patient/profile/{patient_id}",
             get(profile::profile),

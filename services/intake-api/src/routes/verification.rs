@@ -102,7 +102,24 @@ pub async fn verify_email(
     ClientAddr(client): ClientAddr,
     Valid(TokenHash(token_hash)): Valid<VerifyEmailRequest>,
 ) -> Result<Success<VerifiedEmail>, ApiError> {
-    let patient = accounts::consume_verification_token(&state.db, &token_hash).await?;
+    let patient_id = verify(&state, client, &token_hash).await?;
+    Ok(Success::new(
+        "Email verified successfully.",
+        VerifiedEmail {
+            patient_id,
+            email_verified: true,
+        },
+    ))
+}
+
+/// Uses a verification token (the API and the page's form alike): the
+/// patient whose email it verified, or the one generic 400.
+pub async fn verify(
+    state: &AppState,
+    client: std::net::IpAddr,
+    token_hash: &[u8; 32],
+) -> Result<Uuid, ApiError> {
+    let patient = accounts::consume_verification_token(&state.db, token_hash).await?;
     // The token is used by now: a failed audit write is logged (error
     // level, in `shared::audit`), not answered with 503, or a retry would
     // be told the token is invalid.
@@ -121,13 +138,7 @@ pub async fn verify_email(
     let _ = state.audit.record(&entry).await;
     let patient_id = patient.ok_or_else(|| ApiError::BadRequest(INVALID_TOKEN.into()))?;
     tracing::info!(%patient_id, "email verified");
-    Ok(Success::new(
-        "Email verified successfully.",
-        VerifiedEmail {
-            patient_id,
-            email_verified: true,
-        },
-    ))
+    Ok(patient_id)
 }
 
 /// Whose verification email to send again.

@@ -104,6 +104,16 @@ shared_responses! {
         &[("Unavailable", ApiError::Unavailable(anyhow::anyhow!("down")))],
         &[RETRY_AFTER],
     );
+    /// 503 from the routes that check or hash a password.
+    PasswordBusy => error_response(
+        "A dependency is down, or too many passwords are being checked at once \
+         (`PASSWORD_VERIFY_MAX_CONCURRENT`): retry shortly",
+        &[
+            ("Unavailable", ApiError::Unavailable(anyhow::anyhow!("down"))),
+            ("Busy", ApiError::Busy),
+        ],
+        &[RETRY_AFTER],
+    );
     /// 408: not answered within `HTTP_REQUEST_TIMEOUT`.
     TimedOut => error_response(
         "Not answered within `HTTP_REQUEST_TIMEOUT` (45 s by default; a slow body counts)",

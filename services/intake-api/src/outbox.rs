@@ -1,0 +1,90 @@
+//! Events that must go out once a transaction commits (a password changed,
+//! so its notice email): written in that transaction, published right after
+//! it commits, and deleted once the broker confirmed them. If that first try
+//! fails (RabbitMQ down, the process killed), the relay publishes what is
+//! left: at least once, and the notification worker is idempotent per event.
+
+use std::time::Duration;
+
+use shared::{broker::Broker, messages::PatientEvent, shutdown::Shutdown};
+use sqlx::{types::Json, PgConnection, PgPool};
+use uuid::Uuid;
+
+/// How often the relay looks for leftovers.
+const RELAY_EVERY: Duration = Duration::from_secs(5);
+/// Rows younger than this are still being published by their request.
+const LEFT_AFTER: &str = "10 seconds";
+const BATCH: i64 = 100;
+
+/// Writes `event` in the caller's transaction.
+pub async fn stage(conn: &mut PgConnection, event: &PatientEvent) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO outbox (event_id, event) VALUES ($1, $2)")
+        .bind(event.event_id())
+        .bind(Json(event))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Publishes a staged event now that its transaction committed. A failure
+/// is logged, not returned: what was done is done, and the relay retries.
+pub async fn publish(db: &PgPool, broker: &Broker, event: &PatientEvent) {
+    let event_id = event.event_id();
+    match broker.publish_message(event).await {
+        Ok(()) => {
+            if let Err(e) = delete(db, event_id).await {
+                tracing::warn!(error = %e, %event_id, "published; the relay will publish it again");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, %event_id, "event not published yet; the relay will"),
+    }
+}
+
+async fn delete(db: &PgPool, event_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM outbox WHERE event_id = $1")
+        .bind(event_id)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// Publishes the leftovers of every instance, each row held by one relay
+/// at a time (`SKIP LOCKED`), until shutdown.
+pub fn spawn_relay(db: PgPool, broker: Broker, shutdown: Shutdown) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(RELAY_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = every.tick() => {},
+                () = shutdown.clone().wait() => return,
+            }
+            match relay_once(&db, &broker).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(published = n, "outbox leftovers published"),
+                Err(e) => tracing::warn!(error = %e, "outbox relay: will retry"),
+            }
+        }
+    });
+}
+
+async fn relay_once(db: &PgPool, broker: &Broker) -> anyhow::Result<usize> {
+    let mut tx = db.begin().await?;
+    let rows: Vec<(Uuid, Json<PatientEvent>)> = sqlx::query_as(&format!(
+        "SELECT event_id, event FROM outbox WHERE created_at < now() - interval '{LEFT_AFTER}' \
+         ORDER BY created_at LIMIT {BATCH} FOR UPDATE SKIP LOCKED"
+    ))
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut published = 0;
+    for (event_id, Json(event)) in rows {
+        broker.publish_message(&event).await?;
+        sqlx::query("DELETE FROM outbox WHERE event_id = $1")
+            .bind(event_id)
+            .execute(&mut *tx)
+            .await?;
+        published += 1;
+    }
+    tx.commit().await?;
+    Ok(published)
+}

@@ -1,0 +1,140 @@
+//! What a patient event asks the worker to send, and to whom it is sent:
+//! decided from the event and the patient's row alone, before any claim.
+
+use chrono::{DateTime, Utc};
+use shared::messages::{PasswordChange, PatientEvent};
+
+use crate::store::{DeliveryKind, Patient};
+
+/// The email one event calls for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// After a registration or a resend request: a fresh verification link.
+    Verification,
+    /// After a forgot-password request: a fresh reset link.
+    PasswordReset,
+    /// After a password reset or change: a security notice.
+    PasswordChanged {
+        how: PasswordChange,
+        at: DateTime<Utc>,
+    },
+}
+
+/// Why nothing is sent; worded for logs, so without PHI.
+pub type Skip = &'static str;
+
+impl Notice {
+    pub fn of(event: &PatientEvent) -> Self {
+        match event {
+            PatientEvent::Created(_) | PatientEvent::VerificationRequested(_) => Self::Verification,
+            PatientEvent::PasswordResetRequested(_) => Self::PasswordReset,
+            PatientEvent::PasswordChanged(e) => Self::PasswordChanged {
+                how: e.how,
+                at: e.changed_at,
+            },
+        }
+    }
+
+    pub fn kind(self) -> DeliveryKind {
+        match self {
+            Self::Verification => DeliveryKind::EmailVerification,
+            Self::PasswordReset => DeliveryKind::PasswordReset,
+            Self::PasswordChanged { .. } => DeliveryKind::PasswordChanged,
+        }
+    }
+
+    /// Whether this patient gets the email. A verified address needs no
+    /// verification; an inactive account gets no reset link. A password
+    /// change is always told: that notice is for security.
+    pub fn skip_for(self, patient: &Patient) -> Option<Skip> {
+        match self {
+            Self::Verification if patient.email_verified => Some("email already verified"),
+            Self::PasswordReset if !patient.is_active => Some("account inactive"),
+            _ => None,
+        }
+    }
+
+    /// An unknown patient is a broken event, except for a reset: the
+    /// account may be gone by the time the request is read.
+    pub fn skip_unknown_patient(self) -> Option<Skip> {
+        (self == Self::PasswordReset).then_some("no such patient")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::messages::{PasswordChangedV1, VerificationRequestedV1};
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn patient(email_verified: bool, is_active: bool) -> Patient {
+        Patient {
+            email: "jane@example.com".into(),
+            first_name: "Jane".into(),
+            email_verified,
+            is_active,
+        }
+    }
+
+    fn changed(how: PasswordChange) -> Notice {
+        Notice::of(&PatientEvent::PasswordChanged(PasswordChangedV1 {
+            event_id: Uuid::nil(),
+            patient_id: Uuid::nil(),
+            how,
+            changed_at: DateTime::<Utc>::UNIX_EPOCH,
+        }))
+    }
+
+    #[test]
+    fn each_event_calls_for_its_own_kind_of_email() {
+        let request = VerificationRequestedV1 {
+            event_id: Uuid::nil(),
+            patient_id: Uuid::nil(),
+            requested_at: DateTime::<Utc>::UNIX_EPOCH,
+        };
+        let resend = Notice::of(&PatientEvent::VerificationRequested(request.clone()));
+        let reset = Notice::of(&PatientEvent::PasswordResetRequested(request));
+        assert_eq!(resend.kind().as_str(), "email_verification");
+        assert_eq!(reset.kind().as_str(), "password_reset");
+        assert_eq!(
+            changed(PasswordChange::Reset).kind().as_str(),
+            "password_changed"
+        );
+    }
+
+    #[test]
+    fn who_gets_which_email() {
+        let notices = [
+            Notice::Verification,
+            Notice::PasswordReset,
+            changed(PasswordChange::Reset),
+            changed(PasswordChange::Changed),
+        ];
+        // (verified, active) → is each notice sent?
+        let table = [
+            ((false, true), [true, true, true, true]),
+            ((true, true), [false, true, true, true]),
+            ((false, false), [true, false, true, true]),
+            ((true, false), [false, false, true, true]),
+        ];
+        for ((verified, active), sent) in table {
+            for (notice, sent) in notices.iter().zip(sent) {
+                assert_eq!(
+                    notice.skip_for(&patient(verified, active)).is_none(),
+                    sent,
+                    "{notice:?} to verified={verified} active={active}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn only_a_reset_for_an_unknown_patient_is_skipped_rather_than_refused() {
+        assert!(Notice::PasswordReset.skip_unknown_patient().is_some());
+        assert!(Notice::Verification.skip_unknown_patient().is_none());
+        assert!(changed(PasswordChange::Changed)
+            .skip_unknown_patient()
+            .is_none());
+    }
+}
