@@ -25,13 +25,13 @@ BUSINESS = {
         },
     },
     "/api/v1/patient/login": {401: {}, 403: {}, 429: {}},
-    "/api/v1/patient/verify-email": {400: {}},
+    "/api/v1/patient/verify-email": {400: {}, 429: {}},
     "/api/v1/patient/resend-verification": {},
     # Ids and tokens the client made up: unknown, or not its own.
     "/api/v1/patient/registrations/{request_id}": {404: {}},
     "/api/v1/patient/profile/{patient_id}": {401: {}, 403: {}, 404: {}},
     # Made-up refresh tokens; sessions the client does not hold.
-    "/api/v1/patient/token/refresh": {401: {}},
+    "/api/v1/patient/token/refresh": {401: {}, 429: {}},
     "/api/v1/patient/logout": {401: {}},
     # The schema cannot say that two fields are equal, nor how many emails
     # an address may ask for.

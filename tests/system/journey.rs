@@ -122,6 +122,45 @@ async fn forgot_password_answers_alike_and_emails_only_a_known_account() {
     .await;
     assert_eq!(status, 422, "{body}");
     assert!(body["errors"]["email"].is_array(), "{body}");
+
+    // PASSWORD_RESET_LIMIT_PER_EMAIL: 3 an hour, for every address alike.
+    for _ in 0..2 {
+        assert_eq!(forgot(&stack, &address).await.0, 202);
+    }
+    let (status, body, _) = forgot(&stack, &address).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(
+        body["message"],
+        "Too many password reset emails requested. Please try again later."
+    );
+}
+
+#[tokio::test]
+async fn an_event_left_in_the_outbox_is_published_by_the_relay() {
+    // What a publish that failed after its commit (RabbitMQ down, the
+    // process killed) leaves behind: the relay sends it on.
+    let stack = Stack::start().await;
+    let (patient_id, address) = patient(&stack).await;
+    let event_id = uuid::Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO outbox (event_id, event, created_at) VALUES ($1, $2, now() - interval '1 minute')",
+    )
+    .bind(event_id)
+    .bind(json!({"type": "password_reset.requested.v1", "event_id": event_id,
+                 "patient_id": patient_id, "requested_at": "2026-11-30T00:00:00Z"}))
+    .execute(&stack.db)
+    .await
+    .unwrap();
+    let email = nth_email(&address, 2).await;
+    assert_eq!(email.subject, "Reset your password");
+    e2e::eventually("the outbox row to go", Duration::from_secs(30), || async {
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+            .fetch_one(&stack.db)
+            .await
+            .unwrap();
+        (left == 0).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -187,6 +226,54 @@ async fn a_reset_link_works_once_and_ends_every_session() {
     let notice = nth_email(&address, 4).await;
     assert_eq!(notice.subject, "Your password was changed");
     assert!(notice.token().is_none(), "a notice carries no token");
+
+    let audited: Vec<(String, String)> = sqlx::query_as(
+        "SELECT action, outcome FROM audit_log WHERE patient_id = $1::uuid \
+         AND action IN ('password_reset_request', 'password_reset') ORDER BY id",
+    )
+    .bind(&patient_id)
+    .fetch_all(&stack.db)
+    .await
+    .unwrap();
+    let audited: Vec<(&str, &str)> = audited
+        .iter()
+        .map(|(a, o)| (a.as_str(), o.as_str()))
+        .collect();
+    assert_eq!(
+        audited,
+        [
+            ("password_reset_request", "sent"),
+            ("password_reset_request", "sent"),
+            ("password_reset", "success"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_expired_reset_link_and_an_expired_refresh_token_are_refused() {
+    let stack = Stack::start().await;
+    let (_, address) = patient(&stack).await;
+    let (_, refresh_token) = session(&stack, &address, PASSWORD).await;
+    assert_eq!(forgot(&stack, &address).await.0, 202);
+    let token = nth_email(&address, 2).await.token().unwrap();
+    for table in ["password_reset_tokens", "refresh_tokens"] {
+        sqlx::query(&format!(
+            "UPDATE {table} SET expires_at = now() - interval '1 second'"
+        ))
+        .execute(&stack.db)
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        reset(&stack, &token, NEW_PASSWORD, NEW_PASSWORD).await.0,
+        400
+    );
+    assert_eq!(refresh(&stack, &refresh_token).await.0, 401);
+    assert_eq!(
+        login(&stack, &address, PASSWORD).await.0,
+        200,
+        "the password is unchanged"
+    );
 }
 
 #[tokio::test]
@@ -205,6 +292,20 @@ async fn refresh_rotates_and_a_reused_refresh_token_ends_its_session() {
     assert_eq!(
         profile(&stack, &patient_id, Some(&next_access)).await.0,
         200
+    );
+
+    // Two exchanges of one token at once: one wins, the other is reuse.
+    let (_, racing) = session(&stack, &address, PASSWORD).await;
+    let (first, second) = tokio::join!(refresh(&stack, &racing), refresh(&stack, &racing));
+    let mut statuses = [first.0.as_u16(), second.0.as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 401]);
+    let winner = if first.0 == 200 { first.1 } else { second.1 };
+    let winner_refresh = winner["data"]["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        refresh(&stack, winner_refresh).await.0,
+        401,
+        "the session ended"
     );
 
     // The rotated token again: someone else holds it. The session ends.
@@ -239,7 +340,17 @@ async fn refresh_rotates_and_a_reused_refresh_token_ends_its_session() {
     .fetch_all(&stack.db)
     .await
     .unwrap();
-    assert_eq!(audited, ["success", "reuse_detected", "invalid_token"]);
+    assert_eq!(
+        audited,
+        [
+            "success",
+            "success",
+            "reuse_detected",
+            "invalid_token",
+            "reuse_detected",
+            "invalid_token",
+        ]
+    );
 }
 
 #[tokio::test]
@@ -331,6 +442,68 @@ async fn change_password_keeps_this_session_and_ends_the_others() {
     session(&stack, &address, NEW_PASSWORD).await;
     let notice = nth_email(&address, 2).await;
     assert_eq!(notice.subject, "Your password was changed");
+}
+
+#[tokio::test]
+async fn wrong_current_passwords_count_towards_the_lockout() {
+    let stack = Stack::start().await;
+    let (_, address) = patient(&stack).await;
+    let (access, _) = session(&stack, &address, PASSWORD).await;
+    let change = json!({"current_password": "WrongPassword1!", "new_password": NEW_PASSWORD,
+                        "confirm_password": NEW_PASSWORD});
+    for _ in 0..5 {
+        let (status, body) = authed(
+            &stack,
+            "/api/v1/patient/change-password",
+            &access,
+            change.clone(),
+        )
+        .await;
+        assert_eq!(status, 401, "{body}");
+    }
+    let (status, body) = authed(&stack, "/api/v1/patient/change-password", &access, change).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(
+        login(&stack, &address, PASSWORD).await.0,
+        429,
+        "the login lockout is the same"
+    );
+}
+
+#[tokio::test]
+async fn reset_and_change_password_are_throttled_per_address_before_hashing() {
+    let stack = Stack::start_with(StackOptions {
+        env: vec![("LOGIN_RATE_LIMIT_PER_CLIENT", "3".into())],
+    })
+    .await;
+    let (_, address) = patient(&stack).await;
+    let (access, _) = session(&stack, &address, PASSWORD).await;
+    assert_eq!(
+        reset(&stack, "made-up", NEW_PASSWORD, NEW_PASSWORD).await.0,
+        400
+    );
+    let change = json!({"current_password": "WrongPassword1!", "new_password": NEW_PASSWORD,
+                        "confirm_password": NEW_PASSWORD});
+    assert_eq!(
+        authed(
+            &stack,
+            "/api/v1/patient/change-password",
+            &access,
+            change.clone()
+        )
+        .await
+        .0,
+        401
+    );
+    // The login, the reset and the change share the address's budget.
+    let (status, body) = reset(&stack, "made-up", NEW_PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(status, 429, "{body}");
+    let (status, body) = authed(&stack, "/api/v1/patient/change-password", &access, change).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(
+        body["message"],
+        "Too many password attempts from this address. Please try again later."
+    );
 }
 
 #[tokio::test]

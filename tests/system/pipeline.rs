@@ -205,7 +205,7 @@ async fn a_request_message_published_twice_makes_one_patient_one_event_and_one_e
         Duration::from_secs(60),
         || async {
             let log = stack.log(Service::Notification);
-            (log.contains("verification email already sent for this event")).then_some(())
+            (log.contains("email already sent for this event")).then_some(())
         },
     )
     .await;

@@ -267,26 +267,49 @@ async fn set_password(
 }
 
 /// The logged-in patient's new password, in one transaction: the hash
-/// replaced, every other session revoked, this session's earlier access
-/// tokens voided (its next generation returned) and the notice staged.
+/// replaced (only if it is still `checked_hash`, the one the current
+/// password was checked against), every other session and every
+/// outstanding reset link revoked, this session's earlier access tokens
+/// voided (its next generation returned) and the notice staged. `None`,
+/// with nothing changed, if the session ended or the password changed
+/// meanwhile.
 pub async fn apply_change(
     db: &PgPool,
     patient_id: Uuid,
-    session: Uuid,
+    session: sessions::SessionRef,
+    checked_hash: &str,
     password_hash: &str,
     notice: &PatientEvent,
-) -> sqlx::Result<sessions::SessionRef> {
+) -> sqlx::Result<Option<sessions::SessionRef>> {
     let mut tx = db.begin().await?;
-    set_password(&mut tx, patient_id, password_hash).await?;
+    let Some(next) = sessions::next_generation(&mut tx, session).await? else {
+        return Ok(None);
+    };
+    let changed =
+        sqlx::query("UPDATE patients SET password_hash = $3 WHERE id = $1 AND password_hash = $2")
+            .bind(patient_id)
+            .bind(checked_hash)
+            .bind(password_hash)
+            .execute(&mut *tx)
+            .await?;
+    if changed.rows_affected() == 0 {
+        return Ok(None);
+    }
     sessions::revoke_all(
         &mut tx,
         patient_id,
-        Some(session),
+        Some(session.id),
         sessions::Revocation::PasswordChange,
     )
     .await?;
-    let next = sessions::next_generation(&mut tx, session).await?;
+    sqlx::query(
+        "UPDATE password_reset_tokens SET revoked_at = now() \
+         WHERE patient_id = $1 AND used_at IS NULL AND revoked_at IS NULL",
+    )
+    .bind(patient_id)
+    .execute(&mut *tx)
+    .await?;
     outbox::stage(&mut tx, notice).await?;
     tx.commit().await?;
-    Ok(next)
+    Ok(Some(next))
 }

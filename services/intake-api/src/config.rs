@@ -99,6 +99,11 @@ pub struct AccountsConfig {
     /// (default 20 per hour).
     pub reset_per_client: usize,
     pub reset_window: Duration,
+    /// `TOKEN_RATE_LIMIT_PER_CLIENT` per minute from one address (default
+    /// 60) at the routes that take a token without a password: refresh and
+    /// email verification (API and page). Each attempt is audited, so an
+    /// anonymous flood of made-up tokens is bounded before it is stored.
+    pub token_per_client: usize,
 }
 
 impl AccountsConfig {
@@ -131,6 +136,7 @@ impl AccountsConfig {
             reset_per_client: vars.parse_or("PASSWORD_RESET_LIMIT_PER_CLIENT", 20)?,
             reset_window: vars
                 .duration_or("PASSWORD_RESET_LIMIT_WINDOW", Duration::from_secs(3600))?,
+            token_per_client: vars.parse_or("TOKEN_RATE_LIMIT_PER_CLIENT", 60)?,
         })
     }
 }

@@ -54,8 +54,9 @@ pub struct AppState {
 
 pub use audit_trail::{AuditTrail, Recorded};
 
-/// Deletes expired idempotency keys every ten minutes until shutdown.
-fn spawn_idempotency_sweeper(db: PgPool, ttl: std::time::Duration, shutdown: Shutdown) {
+/// Deletes expired idempotency keys, ended sessions and expired reset
+/// tokens every ten minutes until shutdown.
+fn spawn_sweeper(db: PgPool, ttl: std::time::Duration, shutdown: Shutdown) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
         loop {
@@ -67,6 +68,13 @@ fn spawn_idempotency_sweeper(db: PgPool, ttl: std::time::Duration, shutdown: Shu
                 Ok(n) if n > 0 => tracing::info!(deleted = n, "expired idempotency keys swept"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "could not sweep idempotency keys"),
+            }
+            match sessions::sweep(&db).await {
+                Ok(n) if n > 0 => {
+                    tracing::info!(deleted = n, "ended sessions and reset tokens swept")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not sweep sessions"),
             }
         }
     });
@@ -85,6 +93,8 @@ pub(crate) struct Accounts {
     /// forgot-password requests, like resend's.
     reset_per_email: Arc<ratelimit::RateLimiter<[u8; 32]>>,
     reset_per_client: Arc<ratelimit::RateLimiter<std::net::IpAddr>>,
+    /// Refresh and email-verification attempts per client address.
+    token_per_client: Arc<ratelimit::RateLimiter<std::net::IpAddr>>,
     /// Attempts per client address at anything that checks or hashes a
     /// password (login, change and reset password), before any hashing.
     login_per_client: Arc<ratelimit::RateLimiter<std::net::IpAddr>>,
@@ -115,6 +125,10 @@ impl Accounts {
             reset_per_client: Arc::new(ratelimit::RateLimiter::new(
                 config.reset_per_client,
                 config.reset_window,
+            )),
+            token_per_client: Arc::new(ratelimit::RateLimiter::new(
+                config.token_per_client,
+                Duration::from_secs(60),
             )),
             login_per_client: Arc::new(ratelimit::RateLimiter::new(
                 config.login_per_client,
@@ -183,7 +197,7 @@ async fn build(
         accounts: Arc::new(Accounts::new(config.jwt_secret, config.accounts).await?),
     };
     outbox::spawn_relay(state.db.clone(), state.broker.clone(), shutdown.clone());
-    spawn_idempotency_sweeper(
+    spawn_sweeper(
         state.db.clone(),
         state.partners.idempotency_ttl,
         shutdown.clone(),
@@ -195,6 +209,7 @@ async fn build(
             state.accounts.login_per_client.clone(),
             state.accounts.reset_per_email.clone(),
             state.accounts.reset_per_client.clone(),
+            state.accounts.token_per_client.clone(),
             state.limits.per_partner.clone(),
             state.limits.per_client.clone(),
         ],

@@ -26,9 +26,15 @@ pub async fn stage(conn: &mut PgConnection, event: &PatientEvent) -> sqlx::Resul
         .map(drop)
 }
 
-/// Publishes a staged event now that its transaction committed. A failure
-/// is logged, not returned: what was done is done, and the relay retries.
-pub async fn publish(db: &PgPool, broker: &Broker, event: &PatientEvent) {
+/// Publishes a staged event now that its transaction committed, in a task
+/// of its own: the answer waits for no broker (what was done is done), and
+/// the relay retries what this does not get out.
+pub fn publish_soon(state: &crate::AppState, event: PatientEvent) {
+    let (db, broker) = (state.db.clone(), state.broker.clone());
+    tokio::spawn(async move { publish(&db, &broker, &event).await });
+}
+
+async fn publish(db: &PgPool, broker: &Broker, event: &PatientEvent) {
     let event_id = event.event_id();
     match broker.publish_message(event).await {
         Ok(()) => {
@@ -68,23 +74,23 @@ pub fn spawn_relay(db: PgPool, broker: Broker, shutdown: Shutdown) {
     });
 }
 
+/// Claims a batch of leftovers (moving their `created_at` on, so no other
+/// relay takes them for [`LEFT_AFTER`]), then publishes and deletes each:
+/// no transaction or lock is held while the broker is talked to.
 async fn relay_once(db: &PgPool, broker: &Broker) -> anyhow::Result<usize> {
-    let mut tx = db.begin().await?;
     let rows: Vec<(Uuid, Json<PatientEvent>)> = sqlx::query_as(&format!(
-        "SELECT event_id, event FROM outbox WHERE created_at < now() - interval '{LEFT_AFTER}' \
-         ORDER BY created_at LIMIT {BATCH} FOR UPDATE SKIP LOCKED"
+        "UPDATE outbox SET created_at = now() WHERE event_id IN ( \
+             SELECT event_id FROM outbox WHERE created_at < now() - interval '{LEFT_AFTER}' \
+             ORDER BY created_at LIMIT {BATCH} FOR UPDATE SKIP LOCKED) \
+         RETURNING event_id, event"
     ))
-    .fetch_all(&mut *tx)
+    .fetch_all(db)
     .await?;
     let mut published = 0;
     for (event_id, Json(event)) in rows {
         broker.publish_message(&event).await?;
-        sqlx::query("DELETE FROM outbox WHERE event_id = $1")
-            .bind(event_id)
-            .execute(&mut *tx)
-            .await?;
+        delete(db, event_id).await?;
         published += 1;
     }
-    tx.commit().await?;
     Ok(published)
 }

@@ -47,6 +47,19 @@ pub fn throttle(
         .map_err(|_| ApiError::Busy)
 }
 
+/// The per-address limit of the routes that take a token without a
+/// password (refresh, email verification): 429 past it.
+pub fn throttle_tokens(state: &AppState, client: IpAddr) -> Result<(), ApiError> {
+    state
+        .accounts
+        .token_per_client
+        .check(client, std::time::Instant::now())
+        .map_err(|retry_after| ApiError::TooManyRequests {
+            message: crate::extract::RATE_LIMITED,
+            retry_after,
+        })
+}
+
 /// A new password and its confirmation, checked with the registration's
 /// rules and messages: `key` names the password's field (`password` or
 /// `new_password`), the confirmation is always `confirm_password`.
@@ -128,7 +141,7 @@ pub async fn reset(
         .audit
         .record(&audit("success", Some(patient_id)))
         .await;
-    outbox::publish(&state.db, &state.broker, &event).await;
+    outbox::publish_soon(state, event);
     tracing::info!(%patient_id, "password reset");
     Ok(patient_id)
 }
@@ -192,9 +205,23 @@ pub async fn change(
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
     let event = notice(patient_id, PasswordChange::Changed);
-    let next = accounts::apply_change(&state.db, patient_id, session.id, &hash, &event).await?;
+    let Some(next) = accounts::apply_change(
+        &state.db,
+        patient_id,
+        session,
+        &account.password_hash,
+        &hash,
+        &event,
+    )
+    .await?
+    else {
+        // The session ended, or the password changed, while this one was
+        // being checked: nothing changed.
+        state.audit.record(&audit("superseded")).await?;
+        return Err(ApiError::Unauthorized(crate::extract::UNAUTHENTICATED));
+    };
     let _ = state.audit.record(&audit("success")).await;
-    outbox::publish(&state.db, &state.broker, &event).await;
+    outbox::publish_soon(state, event);
     tracing::info!(%patient_id, "password changed");
     Ok(next)
 }

@@ -27,6 +27,8 @@ pub struct SessionRef {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Revocation {
     Logout,
+    /// Past [`MAX_LIVE_SESSIONS`], the oldest give way to a new one.
+    Superseded,
     RefreshTokenReuse,
     PasswordReset,
     PasswordChange,
@@ -36,6 +38,7 @@ impl Revocation {
     fn as_str(self) -> &'static str {
         match self {
             Self::Logout => "logout",
+            Self::Superseded => "superseded",
             Self::RefreshTokenReuse => "refresh_token_reuse",
             Self::PasswordReset => "password_reset",
             Self::PasswordChange => "password_change",
@@ -97,23 +100,64 @@ async fn insert_refresh_token(
     Ok(token)
 }
 
-/// A new session for a patient who just proved who they are, with its
-/// first refresh token.
+/// Live sessions a patient may hold; a login past it ends the oldest.
+pub const MAX_LIVE_SESSIONS: i64 = 20;
+
+/// A new session for a patient who just proved who they are with the
+/// password whose hash is `verified_hash`, with its first refresh token.
+/// `None` if that is no longer the patient's password (a reset or change
+/// committed while it was being checked): no session outlives its password.
 pub async fn open(
     db: &PgPool,
     patient_id: Uuid,
+    verified_hash: &str,
     ttl: Duration,
-) -> sqlx::Result<(SessionRef, RefreshToken)> {
+) -> sqlx::Result<Option<(SessionRef, RefreshToken)>> {
     let mut tx = db.begin().await?;
     let id = Uuid::new_v4();
-    sqlx::query("INSERT INTO sessions (id, patient_id, expires_at) VALUES ($1, $2, now())")
-        .bind(id)
-        .bind(patient_id)
-        .execute(&mut *tx)
-        .await?;
+    // The patient's row locked: a password change waits for this session
+    // to exist (and then revokes it), or this sees the new hash.
+    let opened = sqlx::query(
+        "INSERT INTO sessions (id, patient_id, expires_at) \
+         SELECT $1, id, now() FROM patients WHERE id = $2 AND password_hash = $3 FOR UPDATE",
+    )
+    .bind(id)
+    .bind(patient_id)
+    .bind(verified_hash)
+    .execute(&mut *tx)
+    .await?;
+    if opened.rows_affected() == 0 {
+        return Ok(None);
+    }
+    sqlx::query(
+        "UPDATE sessions SET revoked_at = now(), revoked_reason = $3 \
+         WHERE id IN (SELECT id FROM sessions WHERE patient_id = $1 AND revoked_at IS NULL \
+                      ORDER BY created_at DESC, id OFFSET $2)",
+    )
+    .bind(patient_id)
+    .bind(MAX_LIVE_SESSIONS)
+    .bind(Revocation::Superseded.as_str())
+    .execute(&mut *tx)
+    .await?;
     let token = insert_refresh_token(&mut tx, id, ttl).await?;
     tx.commit().await?;
-    Ok((SessionRef { id, generation: 0 }, token))
+    Ok(Some((SessionRef { id, generation: 0 }, token)))
+}
+
+/// Deletes sessions that ended more than a day ago (their refresh tokens
+/// with them) and reset tokens past their expiry by a day.
+pub async fn sweep(db: &PgPool) -> sqlx::Result<u64> {
+    let sessions = sqlx::query(
+        "DELETE FROM sessions WHERE COALESCE(revoked_at, expires_at) < now() - interval '1 day'",
+    )
+    .execute(db)
+    .await?;
+    let resets = sqlx::query(
+        "DELETE FROM password_reset_tokens WHERE expires_at < now() - interval '1 day'",
+    )
+    .execute(db)
+    .await?;
+    Ok(sessions.rows_affected() + resets.rows_affected())
 }
 
 /// Whether an access token's session is live at its generation. (A
@@ -228,13 +272,22 @@ pub async fn revoke_all(
 }
 
 /// Voids the access tokens issued so far in a session that continues: the
-/// next ones carry the generation returned.
-pub async fn next_generation(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<SessionRef> {
-    let generation = sqlx::query_scalar(
-        "UPDATE sessions SET generation = generation + 1 WHERE id = $1 RETURNING generation",
+/// next ones carry the generation returned. `None` if the session is no
+/// longer live at `session`'s generation.
+pub async fn next_generation(
+    conn: &mut PgConnection,
+    session: SessionRef,
+) -> sqlx::Result<Option<SessionRef>> {
+    let generation: Option<i32> = sqlx::query_scalar(
+        "UPDATE sessions SET generation = generation + 1 \
+         WHERE id = $1 AND generation = $2 AND revoked_at IS NULL RETURNING generation",
     )
-    .bind(id)
-    .fetch_one(conn)
+    .bind(session.id)
+    .bind(session.generation)
+    .fetch_optional(conn)
     .await?;
-    Ok(SessionRef { id, generation })
+    Ok(generation.map(|generation| SessionRef {
+        id: session.id,
+        generation,
+    }))
 }

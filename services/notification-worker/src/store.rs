@@ -156,6 +156,14 @@ pub async fn issue_token(
     expires_at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     let table = kind.table();
+    let mut tx = db.begin().await?;
+    // Two events for one patient at once (prefetch > 1, or two workers):
+    // one waits for the other's token to commit, then revokes it, so only
+    // the newest link ever works.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("{table}:{patient_id}"))
+        .execute(&mut *tx)
+        .await?;
     sqlx::query(&format!(
         "WITH revoked AS (\
              UPDATE {table} SET revoked_at = now() \
@@ -166,9 +174,9 @@ pub async fn issue_token(
     .bind(hash.as_slice())
     .bind(patient_id)
     .bind(expires_at)
-    .execute(db)
-    .await
-    .map(drop)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
 }
 
 pub async fn mark_sent(db: &PgPool, event_id: Uuid) -> sqlx::Result<()> {

@@ -268,8 +268,17 @@ pub async fn login(
         .audit
         .record(&audit("success", Some(record.id)))
         .await?;
-    let (session, refresh) =
-        sessions::open(&state.db, record.id, accounts.config.refresh_ttl).await?;
+    let Some((session, refresh)) = sessions::open(
+        &state.db,
+        record.id,
+        &record.password_hash,
+        accounts.config.refresh_ttl,
+    )
+    .await?
+    else {
+        // The password changed while this one was being checked.
+        return Err(ApiError::Unauthorized(INVALID));
+    };
     tracing::info!(patient_id = %record.id, "login succeeded");
     Ok(Success::new(
         "Login successful",

@@ -206,6 +206,9 @@ pub async fn verify_email_page(Query(link): Query<Link>) -> Response {
     responses(
         (status = 200, description = "Verified: the success page", content_type = "text/html", body = String),
         (status = 400, description = "The failure page", content_type = "text/html", body = String),
+        (status = 429, description = "Too many attempts from this address: a page that says to wait",
+            content_type = "text/html", body = String,
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
         (status = 503, description = "A dependency is down: a page that says to retry",
             content_type = "text/html", body = String),
     )

@@ -15,7 +15,7 @@ use crate::{
     routes::login::SessionTokens,
     sessions::{self, Refresh, Revocation},
     wire::{
-        responses::{BearerRequired, Internal, JsonBodyErrors, TimedOut, Unavailable},
+        responses::{BearerRequired, Internal, JsonBodyErrors, RateLimited, TimedOut, Unavailable},
         Empty, ErrorBody, Success,
     },
     AppState,
@@ -53,7 +53,8 @@ impl RequestBody for RefreshRequest {
 /// token; the presented one stops working. A refresh token presented a
 /// second time (after it was exchanged) means it leaked: the whole session
 /// is revoked, its access tokens included, and the answer is 401. Unknown,
-/// expired or revoked tokens: the same 401 (a business outcome).
+/// expired or revoked tokens: the same 401 (a business outcome). At most
+/// `TOKEN_RATE_LIMIT_PER_CLIENT` (60) a minute from one address.
 #[utoipa::path(
     post,
     path = "/api/v1/patient/token/refresh",
@@ -70,6 +71,7 @@ impl RequestBody for RefreshRequest {
         (status = 422, description = "`refresh_token` missing, blank or not a string", body = ErrorBody,
             example = json!(ApiError::Validation(FieldErrors::single("refresh_token",
                 "Refresh token is required")).body())),
+        (status = 429, response = RateLimited),
         (status = 408, response = TimedOut),
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
@@ -81,6 +83,7 @@ pub async fn refresh(
     ClientAddr(client): ClientAddr,
     Valid(Presented(token)): Valid<RefreshRequest>,
 ) -> Result<Success<SessionTokens>, ApiError> {
+    crate::passwords::throttle_tokens(&state, client)?;
     if token.len() > 512 {
         return Err(ApiError::Unauthorized(INVALID_REFRESH));
     }
@@ -100,10 +103,12 @@ pub async fn refresh(
             session,
             token,
         } => {
-            state
+            // The old token is rotated by now: a failed audit write is logged,
+            // not answered with 503, or the retry would look like reuse.
+            let _ = state
                 .audit
                 .record(&audit("success", Some(patient_id)))
-                .await?;
+                .await;
             Ok(Success::new(
                 "Token refreshed",
                 SessionTokens::issue(accounts, patient_id, session, &token),

@@ -23,7 +23,8 @@ use crate::{
     extract::{ClientAddr, RequestBody, Text, Valid},
     wire::{
         responses::{
-            Internal, JsonBodyErrors, PayloadTooLarge, TimedOut, Unavailable, UnsupportedMediaType,
+            Internal, JsonBodyErrors, PayloadTooLarge, RateLimited, TimedOut, Unavailable,
+            UnsupportedMediaType,
         },
         Empty, ErrorBody, Success,
     },
@@ -72,7 +73,8 @@ pub struct VerifiedEmail {
 /// it expires (`VERIFICATION_TOKEN_TTL`, 24 hours by default), and only if
 /// it is the patient's newest (asking for a new email revokes the earlier
 /// ones). Any other token gets the same 400 (a business outcome), which
-/// never says whether an account exists.
+/// never says whether an account exists. At most
+/// `TOKEN_RATE_LIMIT_PER_CLIENT` (60) attempts a minute from one address.
 #[utoipa::path(
     post,
     path = "/api/v1/patient/verify-email",
@@ -91,6 +93,7 @@ pub struct VerifiedEmail {
             )),
         (status = 422, description = "`token` missing, blank or not a string", body = ErrorBody,
             example = json!(ApiError::Validation(FieldErrors::single("token", "Token is required")).body())),
+        (status = 429, response = RateLimited),
         (status = 408, response = TimedOut),
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
@@ -119,6 +122,7 @@ pub async fn verify(
     client: std::net::IpAddr,
     token_hash: &[u8; 32],
 ) -> Result<Uuid, ApiError> {
+    crate::passwords::throttle_tokens(state, client)?;
     let patient = accounts::consume_verification_token(&state.db, token_hash).await?;
     // The token is used by now: a failed audit write is logged (error
     // level, in `shared::audit`), not answered with 503, or a retry would
