@@ -59,7 +59,7 @@ async fn the_document_lists_every_endpoint_with_its_answers() {
         .starts_with("application/json"));
     let spec = answer.body;
     assert!(spec["openapi"].as_str().unwrap().starts_with("3.1."));
-    let documented: [(&str, &str, &[&str]); 9] = [
+    let documented: [(&str, &str, &[&str]); 18] = [
         (
             REGISTER,
             "post",
@@ -82,7 +82,50 @@ async fn the_document_lists_every_endpoint_with_its_answers() {
         (
             VERIFY,
             "post",
-            &["200", "400", "408", "413", "415", "422", "500", "503"],
+            &[
+                "200", "400", "408", "413", "415", "422", "429", "500", "503",
+            ],
+        ),
+        (
+            "/api/v1/patient/token/refresh",
+            "post",
+            &[
+                "200", "400", "401", "408", "413", "415", "422", "429", "500", "503",
+            ],
+        ),
+        (
+            "/api/v1/patient/logout",
+            "post",
+            &["200", "401", "408", "500", "503"],
+        ),
+        (
+            "/api/v1/patient/forgot-password",
+            "post",
+            &[
+                "202", "400", "408", "413", "415", "422", "429", "500", "503",
+            ],
+        ),
+        (
+            "/api/v1/patient/reset-password",
+            "post",
+            &[
+                "200", "400", "408", "413", "415", "422", "429", "500", "503",
+            ],
+        ),
+        (
+            "/api/v1/patient/change-password",
+            "post",
+            &[
+                "200", "400", "401", "403", "408", "413", "415", "422", "429", "500", "503",
+            ],
+        ),
+        ("/verify-email", "get", &["200", "400"]),
+        ("/verify-email", "post", &["200", "400", "429", "503"]),
+        ("/reset-password", "get", &["200", "400"]),
+        (
+            "/reset-password",
+            "post",
+            &["200", "400", "422", "429", "503"],
         ),
         (
             RESEND,
