@@ -34,6 +34,19 @@ pub enum Action {
     TokenRefresh,
     /// A session ended by its patient.
     Logout,
+    /// A partner's webhook endpoints and deliveries, through the API.
+    WebhookEndpointCreate,
+    WebhookEndpointDelete,
+    WebhookSecretRotate,
+    WebhookDeliveryRetry,
+    /// A partner listed its own registrations.
+    PartnerRegistrationsList,
+    /// The same through `admin webhook ...`.
+    AdminWebhookCreate,
+    AdminWebhookList,
+    AdminWebhookDelete,
+    AdminWebhookRotate,
+    AdminWebhookRetry,
 }
 
 impl Action {
@@ -57,6 +70,16 @@ impl Action {
             Self::PasswordChange => "password_change",
             Self::TokenRefresh => "token_refresh",
             Self::Logout => "logout",
+            Self::WebhookEndpointCreate => "webhook_endpoint_create",
+            Self::WebhookEndpointDelete => "webhook_endpoint_delete",
+            Self::WebhookSecretRotate => "webhook_secret_rotate",
+            Self::WebhookDeliveryRetry => "webhook_delivery_retry",
+            Self::PartnerRegistrationsList => "partner_registrations_list",
+            Self::AdminWebhookCreate => "admin_webhook_create",
+            Self::AdminWebhookList => "admin_webhook_list",
+            Self::AdminWebhookDelete => "admin_webhook_delete",
+            Self::AdminWebhookRotate => "admin_webhook_rotate",
+            Self::AdminWebhookRetry => "admin_webhook_retry",
         }
     }
 }

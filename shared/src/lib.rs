@@ -18,4 +18,5 @@ pub mod shutdown;
 pub mod telemetry;
 pub mod token;
 pub mod validation;
+pub mod webhook;
 pub mod worker;

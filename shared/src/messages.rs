@@ -118,6 +118,78 @@ impl PatientEvent {
     }
 }
 
+/// What partners hear about, on the `patient.events` exchange, consumed by
+/// the webhook worker: a registration settled, or its patient verified
+/// their email. Ids, status and field errors only: no PHI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum OutcomeEvent {
+    /// Routing key `registration.completed`: registration-worker.
+    #[serde(rename = "registration.completed.v1")]
+    Completed(RegistrationSettledV1),
+    /// Routing key `registration.rejected`: registration-worker.
+    #[serde(rename = "registration.rejected.v1")]
+    Rejected(RegistrationSettledV1),
+    /// Routing key `registration.failed`: registration-worker (a message
+    /// that could not be processed).
+    #[serde(rename = "registration.failed.v1")]
+    Failed(RegistrationSettledV1),
+    /// Routing key `patient.email_verified`: intake-api.
+    #[serde(rename = "patient.email_verified.v1")]
+    EmailVerified(EmailVerifiedV1),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistrationSettledV1 {
+    /// Equal to the request id: a request settles once, so a republished
+    /// outcome is recognised as the same event.
+    pub event_id: Uuid,
+    pub request_id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient_id: Option<Uuid>,
+    /// A rejection's field errors (messages only, never the values).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<crate::validation::FieldErrors>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailVerifiedV1 {
+    pub event_id: Uuid,
+    pub patient_id: Uuid,
+    /// The registration that made the patient, if there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<Uuid>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+impl OutcomeEvent {
+    pub fn event_id(&self) -> Uuid {
+        match self {
+            Self::Completed(e) | Self::Rejected(e) | Self::Failed(e) => e.event_id,
+            Self::EmailVerified(e) => e.event_id,
+        }
+    }
+
+    /// The request it is about, when there is one.
+    pub fn request_id(&self) -> Option<Uuid> {
+        match self {
+            Self::Completed(e) | Self::Rejected(e) | Self::Failed(e) => Some(e.request_id),
+            Self::EmailVerified(e) => e.request_id,
+        }
+    }
+
+    /// The webhook event type partners subscribe to (`event_types`).
+    pub fn webhook_type(&self) -> &'static str {
+        match self {
+            Self::Completed(_) => "registration.completed",
+            Self::Rejected(_) => "registration.rejected",
+            Self::Failed(_) => "registration.failed",
+            Self::EmailVerified(_) => "patient.email_verified",
+        }
+    }
+}
+
 impl RegistrationRequested {
     pub fn request_id(&self) -> Uuid {
         match self {

@@ -12,7 +12,7 @@ use super::topology::{
     EVENTS_EXCHANGE, PASSWORD_CHANGED, PASSWORD_RESET_REQUESTED, PATIENT_CREATED,
     REGISTRATION_EXCHANGE, REGISTRATION_REQUESTED, VERIFICATION_REQUESTED,
 };
-use crate::messages::{PatientEvent, RegistrationRequested};
+use crate::messages::{OutcomeEvent, PatientEvent, RegistrationRequested};
 
 /// A message type that knows its place on the broker.
 pub trait Contract: Serialize + Send + Sync {
@@ -78,6 +78,39 @@ impl Contract for PatientEvent {
 
     fn correlation_id(&self) -> Uuid {
         PatientEvent::correlation_id(self)
+    }
+}
+
+impl Contract for OutcomeEvent {
+    const EXCHANGE: &'static str = EVENTS_EXCHANGE;
+
+    fn routing_key(&self) -> &'static str {
+        use super::topology::{
+            EMAIL_VERIFIED, REGISTRATION_COMPLETED, REGISTRATION_FAILED, REGISTRATION_REJECTED,
+        };
+        match self {
+            Self::Completed(_) => REGISTRATION_COMPLETED,
+            Self::Rejected(_) => REGISTRATION_REJECTED,
+            Self::Failed(_) => REGISTRATION_FAILED,
+            Self::EmailVerified(_) => EMAIL_VERIFIED,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Completed(_) => "registration.completed.v1",
+            Self::Rejected(_) => "registration.rejected.v1",
+            Self::Failed(_) => "registration.failed.v1",
+            Self::EmailVerified(_) => "patient.email_verified.v1",
+        }
+    }
+
+    fn message_id(&self) -> Uuid {
+        self.event_id()
+    }
+
+    fn correlation_id(&self) -> Uuid {
+        self.request_id().unwrap_or_else(|| self.event_id())
     }
 }
 

@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | `registration` (direct) | `registration.requested` | `registration.requests` |
 //! | `patient.events` (topic) | `patient.created`, `patient.verification_requested`, `patient.password_reset_requested`, `patient.password_changed` | `notification.patient-created` |
+//! | `patient.events` (topic) | `registration.completed`, `registration.rejected`, `registration.failed`, `patient.email_verified` | `webhook.events` |
 //! | `dead-letter` (direct) | `<queue>` | `<queue>.dlq` |
 
 use lapin::{
@@ -23,6 +24,12 @@ pub const VERIFICATION_REQUESTED: &str = "patient.verification_requested";
 pub const PASSWORD_RESET_REQUESTED: &str = "patient.password_reset_requested";
 pub const PASSWORD_CHANGED: &str = "patient.password_changed";
 pub const NOTIFICATION_QUEUE: &str = "notification.patient-created";
+pub const REGISTRATION_COMPLETED: &str = "registration.completed";
+pub const REGISTRATION_REJECTED: &str = "registration.rejected";
+pub const REGISTRATION_FAILED: &str = "registration.failed";
+pub const EMAIL_VERIFIED: &str = "patient.email_verified";
+/// The webhook worker's queue of outcomes to fan out to partner endpoints.
+pub const WEBHOOK_EVENTS_QUEUE: &str = "webhook.events";
 pub const DEAD_LETTER_EXCHANGE: &str = "dead-letter";
 
 pub fn dead_letter_queue(queue: &str) -> String {
@@ -42,7 +49,7 @@ pub struct WorkQueue {
 }
 
 /// Every work queue, as [`Topology::declare`] makes it.
-pub const WORK_QUEUES: [WorkQueue; 2] = [
+pub const WORK_QUEUES: [WorkQueue; 3] = [
     WorkQueue {
         name: REGISTRATION_QUEUE,
         exchange: REGISTRATION_EXCHANGE,
@@ -57,6 +64,17 @@ pub const WORK_QUEUES: [WorkQueue; 2] = [
             VERIFICATION_REQUESTED,
             PASSWORD_RESET_REQUESTED,
             PASSWORD_CHANGED,
+        ],
+        bounded: false,
+    },
+    WorkQueue {
+        name: WEBHOOK_EVENTS_QUEUE,
+        exchange: EVENTS_EXCHANGE,
+        routing_keys: &[
+            REGISTRATION_COMPLETED,
+            REGISTRATION_REJECTED,
+            REGISTRATION_FAILED,
+            EMAIL_VERIFIED,
         ],
         bounded: false,
     },
