@@ -190,6 +190,25 @@ impl OutcomeEvent {
     }
 }
 
+/// `webhook.attempt` on the `webhooks` exchange: one attempt at one
+/// delivery, by the webhook worker; published by the worker's fan-out, by
+/// the retry queues (dead-lettered back when their TTL ends) and by a
+/// manual retry (intake-api, `admin webhook retry`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum WebhookAttempt {
+    #[serde(rename = "webhook.attempt.v1")]
+    V1(WebhookAttemptV1),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookAttemptV1 {
+    pub delivery_id: Uuid,
+    /// 1 for the first attempt; a retry carries the next number, so a
+    /// duplicate of an attempt already recorded is recognised.
+    pub attempt: u32,
+}
+
 impl RegistrationRequested {
     pub fn request_id(&self) -> Uuid {
         match self {

@@ -60,7 +60,11 @@ impl Secret {
         keyring.seal(self.expose().as_bytes(), &context(endpoint_id))
     }
 
-    pub fn open(keyring: &Keyring, sealed: &Sealed, endpoint_id: Uuid) -> Result<Self, CryptoError> {
+    pub fn open(
+        keyring: &Keyring,
+        sealed: &Sealed,
+        endpoint_id: Uuid,
+    ) -> Result<Self, CryptoError> {
         let bytes = keyring.open(sealed, &context(endpoint_id))?;
         let text = String::from_utf8(bytes).map_err(|_| CryptoError::Malformed)?;
         Ok(Self(SecretString::from(text)))
@@ -77,8 +81,8 @@ impl Secret {
 
     /// `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`.
     pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key())
-            .expect("HMAC accepts keys of any length");
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.key()).expect("HMAC accepts keys of any length");
         mac.update(id.as_bytes());
         mac.update(b".");
         mac.update(timestamp.to_string().as_bytes());
@@ -158,7 +162,10 @@ mod tests {
             .expect("the development keyring");
         let id = Uuid::new_v4();
         let sealed = a.seal(&keyring, id);
-        assert_eq!(Secret::open(&keyring, &sealed, id).unwrap().expose(), a.expose());
+        assert_eq!(
+            Secret::open(&keyring, &sealed, id).unwrap().expose(),
+            a.expose()
+        );
         assert!(Secret::open(&keyring, &sealed, Uuid::new_v4()).is_err());
     }
 }

@@ -12,7 +12,7 @@ use super::topology::{
     EVENTS_EXCHANGE, PASSWORD_CHANGED, PASSWORD_RESET_REQUESTED, PATIENT_CREATED,
     REGISTRATION_EXCHANGE, REGISTRATION_REQUESTED, VERIFICATION_REQUESTED,
 };
-use crate::messages::{OutcomeEvent, PatientEvent, RegistrationRequested};
+use crate::messages::{OutcomeEvent, PatientEvent, RegistrationRequested, WebhookAttempt};
 
 /// A message type that knows its place on the broker.
 pub trait Contract: Serialize + Send + Sync {
@@ -78,6 +78,29 @@ impl Contract for PatientEvent {
 
     fn correlation_id(&self) -> Uuid {
         PatientEvent::correlation_id(self)
+    }
+}
+
+impl Contract for WebhookAttempt {
+    const EXCHANGE: &'static str = super::topology::WEBHOOKS_EXCHANGE;
+
+    fn routing_key(&self) -> &'static str {
+        super::topology::WEBHOOK_ATTEMPT
+    }
+
+    fn kind(&self) -> &'static str {
+        "webhook.attempt.v1"
+    }
+
+    /// Each attempt its own message id (a manual retry is a new message).
+    fn message_id(&self) -> Uuid {
+        let Self::V1(a) = self;
+        Uuid::new_v5(&a.delivery_id, &a.attempt.to_be_bytes())
+    }
+
+    fn correlation_id(&self) -> Uuid {
+        let Self::V1(a) = self;
+        a.delivery_id
     }
 }
 

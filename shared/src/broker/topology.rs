@@ -7,6 +7,7 @@
 //! | `registration` (direct) | `registration.requested` | `registration.requests` |
 //! | `patient.events` (topic) | `patient.created`, `patient.verification_requested`, `patient.password_reset_requested`, `patient.password_changed` | `notification.patient-created` |
 //! | `patient.events` (topic) | `registration.completed`, `registration.rejected`, `registration.failed`, `patient.email_verified` | `webhook.events` |
+//! | `webhooks` (direct) | `webhook.attempt` | `webhook.attempts` |
 //! | `dead-letter` (direct) | `<queue>` | `<queue>.dlq` |
 
 use lapin::{
@@ -30,6 +31,10 @@ pub const REGISTRATION_FAILED: &str = "registration.failed";
 pub const EMAIL_VERIFIED: &str = "patient.email_verified";
 /// The webhook worker's queue of outcomes to fan out to partner endpoints.
 pub const WEBHOOK_EVENTS_QUEUE: &str = "webhook.events";
+/// Attempts at deliveries: the webhook worker POSTs each.
+pub const WEBHOOKS_EXCHANGE: &str = "webhooks";
+pub const WEBHOOK_ATTEMPT: &str = "webhook.attempt";
+pub const WEBHOOK_ATTEMPTS_QUEUE: &str = "webhook.attempts";
 pub const DEAD_LETTER_EXCHANGE: &str = "dead-letter";
 
 pub fn dead_letter_queue(queue: &str) -> String {
@@ -49,7 +54,7 @@ pub struct WorkQueue {
 }
 
 /// Every work queue, as [`Topology::declare`] makes it.
-pub const WORK_QUEUES: [WorkQueue; 3] = [
+pub const WORK_QUEUES: [WorkQueue; 4] = [
     WorkQueue {
         name: REGISTRATION_QUEUE,
         exchange: REGISTRATION_EXCHANGE,
@@ -76,6 +81,12 @@ pub const WORK_QUEUES: [WorkQueue; 3] = [
             REGISTRATION_FAILED,
             EMAIL_VERIFIED,
         ],
+        bounded: false,
+    },
+    WorkQueue {
+        name: WEBHOOK_ATTEMPTS_QUEUE,
+        exchange: WEBHOOKS_EXCHANGE,
+        routing_keys: &[WEBHOOK_ATTEMPT],
         bounded: false,
     },
 ];
@@ -124,6 +135,7 @@ impl Topology {
         for (exchange, kind) in [
             (REGISTRATION_EXCHANGE, ExchangeKind::Direct),
             (EVENTS_EXCHANGE, ExchangeKind::Topic),
+            (WEBHOOKS_EXCHANGE, ExchangeKind::Direct),
             (DEAD_LETTER_EXCHANGE, ExchangeKind::Direct),
         ] {
             ch.exchange_declare(exchange.into(), kind, durable, none.clone())
