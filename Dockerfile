@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# One image holds all three services; docker-compose.yml picks the binary with `command`.
+# One image holds all four services; docker-compose.yml picks the binary with `command`.
 #   docker build -t patient-registration .
 # BuildKit (the default builder since Docker 23) keeps the cargo registry and target/
 # in cache mounts, so a rebuild after a code change only recompiles the workspace crates.
@@ -12,7 +12,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
     cargo build --release --locked --bins \
     && mkdir -p /out \
-    && cp target/release/intake-api target/release/registration-worker target/release/notification-worker /out/
+    && cp target/release/intake-api target/release/registration-worker target/release/notification-worker \
+       target/release/webhook-worker /out/
 
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
@@ -27,4 +28,4 @@ WORKDIR /app
 ENV APP_ENV=production \
     RUST_LOG=info
 USER 10001:10001
-# No CMD: run one of intake-api, registration-worker, notification-worker.
+# No CMD: run one of intake-api, registration-worker, notification-worker, webhook-worker.

@@ -19,4 +19,5 @@ pub mod telemetry;
 pub mod token;
 pub mod validation;
 pub mod webhook;
+pub mod webhook_endpoints;
 pub mod worker;

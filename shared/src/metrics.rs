@@ -32,6 +32,11 @@ pub struct QueueLabels {
     pub queue: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: &'static str,
+}
+
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_buckets() -> Histogram {
@@ -51,6 +56,11 @@ pub struct Metrics {
     pub emails_sent: Counter,
     pub emails_failed: Counter,
     pub refused_queue_full: Counter,
+    /// Webhook attempts by what came of them: `delivered`, `retried`
+    /// (a retry is scheduled) or `failed` (the delivery gave up).
+    pub webhook_deliveries: Family<OutcomeLabels, Counter>,
+    pub webhook_attempt_duration: Histogram,
+    pub webhook_retry_queue_depth: Family<QueueLabels, Gauge>,
     registry: Registry,
 }
 
@@ -68,6 +78,10 @@ impl Metrics {
             emails_sent: Counter::default(),
             emails_failed: Counter::default(),
             refused_queue_full: Counter::default(),
+            webhook_deliveries: Family::default(),
+            // 5 ms … ~10 s (the default WEBHOOK_TIMEOUT)
+            webhook_attempt_duration: Histogram::new(exponential_buckets(0.005, 2.0, 12)),
+            webhook_retry_queue_depth: Family::default(),
             registry: Registry::default(),
         };
         let mut r = Registry::default();
@@ -126,6 +140,21 @@ impl Metrics {
             "Registrations answered 503 because the request queue was at its bound",
             m.refused_queue_full.clone(),
         );
+        r.register(
+            "webhook_deliveries",
+            "Webhook attempts by outcome: delivered, retried (a retry is scheduled) or failed (given up)",
+            m.webhook_deliveries.clone(),
+        );
+        r.register(
+            "webhook_attempt_duration_seconds",
+            "Time from sending a webhook to its answer (or error)",
+            m.webhook_attempt_duration.clone(),
+        );
+        r.register(
+            "webhook_retry_queue_depth",
+            "Webhook attempts waiting out their delay in a retry queue, refreshed periodically",
+            m.webhook_retry_queue_depth.clone(),
+        );
         Self { registry: r, ..m }
     }
 
@@ -135,6 +164,13 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
+    }
+
+    /// A webhook attempt's outcome, counted.
+    pub fn webhook_outcome(&self, outcome: &'static str) {
+        self.webhook_deliveries
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
     pub fn queue(name: &str) -> QueueLabels {

@@ -163,7 +163,7 @@ mod tests {
         let id = Uuid::new_v4();
         let sealed = a.seal(&keyring, id);
         assert_eq!(
-            Secret::open(&keyring, &sealed, id).unwrap().expose(),
+            Secret::open(&keyring, &sealed, id).expect("opens").expose(),
             a.expose()
         );
         assert!(Secret::open(&keyring, &sealed, Uuid::new_v4()).is_err());

@@ -12,6 +12,9 @@ pub const JWT_SECRET: &str = "stack-kit-jwt-secret-that-is-long-enough-to-pass";
 /// A rate limit no stack reaches: the limits have their own tests, and
 /// must never shape what is measured.
 pub const NO_RATE_LIMIT: &str = "100000000";
+/// The webhook retry schedule of every stack: a test sees every retry and
+/// the final failure within seconds.
+pub const WEBHOOK_RETRY_SCHEDULE: &str = "1s,1s,1s";
 
 #[derive(Debug, Clone)]
 pub struct ServiceEnv {
@@ -39,6 +42,8 @@ impl ServiceEnv {
             ("RUST_LOG", "warn"),
             ("REGISTER_RATE_LIMIT_PER_CLIENT", NO_RATE_LIMIT),
             ("REGISTER_RATE_LIMIT_PER_PARTNER", NO_RATE_LIMIT),
+            ("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true"),
+            ("WEBHOOK_RETRY_SCHEDULE", WEBHOOK_RETRY_SCHEDULE),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value.to_owned()))

@@ -16,13 +16,15 @@ pub enum Service {
     Intake,
     Registration,
     Notification,
+    Webhook,
 }
 
 impl Service {
-    pub const ALL: [Service; 3] = [
+    pub const ALL: [Service; 4] = [
         Service::Intake,
         Service::Registration,
         Service::Notification,
+        Service::Webhook,
     ];
 
     pub fn binary(self) -> &'static str {
@@ -30,6 +32,7 @@ impl Service {
             Self::Intake => "intake-api",
             Self::Registration => "registration-worker",
             Self::Notification => "notification-worker",
+            Self::Webhook => "webhook-worker",
         }
     }
 }

@@ -25,7 +25,7 @@ mod rabbitmq;
 mod sandbox;
 mod servers;
 
-pub use env::{ServiceEnv, JWT_SECRET, NO_RATE_LIMIT};
+pub use env::{ServiceEnv, JWT_SECRET, NO_RATE_LIMIT, WEBHOOK_RETRY_SCHEDULE};
 pub use error::{Error, Result};
 pub use launch::{Binaries, Launch, Service};
 pub use process::Process;

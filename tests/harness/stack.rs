@@ -74,6 +74,7 @@ impl Stack {
             health_ports: HashMap::from([
                 (Service::Registration, free_port()),
                 (Service::Notification, free_port()),
+                (Service::Webhook, free_port()),
             ]),
             children: HashMap::new(),
             extras: Vec::new(),

@@ -15,7 +15,8 @@
 //! - `login`: the login's defences (timing, throttles, lockout);
 //! - `hostile`: connections that never finish, an unwritable audit trail;
 //! - `journey`: forgot and reset password, refresh, logout, change password;
-//! - `pages`: the email links' pages in Chromium.
+//! - `pages`: the email links' pages in Chromium;
+//! - `partner_reads`: status URLs per partner, contact expiry, the partner's listing.
 
 #![allow(clippy::unwrap_used)]
 
@@ -27,7 +28,10 @@ mod journey;
 mod login;
 mod observability;
 mod pages;
+mod partner_reads;
 mod partners;
 mod phi;
 mod pipeline;
 mod schema;
+mod webhook_endpoints;
+mod webhooks;

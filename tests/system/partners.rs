@@ -8,36 +8,7 @@ use std::time::Duration;
 use e2e::{eventually, unique_example, Service, Stack, StackOptions};
 use serde_json::{json, Value};
 
-/// Runs `admin` against the stack's database and vhost.
-async fn admin(stack: &Stack, args: &[&str]) -> String {
-    let out = tokio::process::Command::new(e2e::binary_path("admin"))
-        .args(args)
-        .env_clear()
-        .env("APP_ENV", "test")
-        .env("DATABASE_URL", &stack.database_url)
-        .env("AMQP_URL", &stack.amqp_url)
-        .env("PHI_ENCRYPTION_KEY", e2e::TEST_PHI_KEY)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "admin {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Creates a partner; returns its key (shown once) and what `admin` printed.
-async fn create_partner(stack: &Stack, name: &str) -> (String, String) {
-    let created = admin(stack, &["partner", "create", name]).await;
-    let key = created
-        .lines()
-        .find_map(|l| l.split("store it now): ").nth(1))
-        .unwrap()
-        .to_owned();
-    (key, created)
-}
+use e2e::partner::{admin, create_partner};
 
 #[tokio::test]
 async fn partner_keys_are_created_shown_once_attributed_and_revocable() {

@@ -5,23 +5,35 @@
 
 use std::fmt::Write as _;
 
-use shared::{audit::Action, broker::Broker, config::CommonConfig, partner};
+use shared::{audit::Action, broker::Broker, partner};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::{dlq, reseal};
+use crate::{config::AdminConfig, dlq, reseal, webhook::WebhookCommand};
 
 pub const USAGE: &str = "usage: admin partner create NAME | partner list | partner revoke KEY_ID \
-                         | dlq list QUEUE [N] | dlq replay QUEUE [N] | reseal-phi";
+                         | dlq list QUEUE [N] | dlq replay QUEUE [N] | reseal-phi | webhook ...";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    PartnerCreate { name: String },
+    PartnerCreate {
+        name: String,
+    },
     PartnerList,
-    PartnerRevoke { key_id: Uuid },
-    DlqList { queue: String, limit: usize },
-    DlqReplay { queue: String, limit: usize },
+    PartnerRevoke {
+        key_id: Uuid,
+    },
+    DlqList {
+        queue: String,
+        limit: usize,
+    },
+    DlqReplay {
+        queue: String,
+        limit: usize,
+    },
     ResealPhi,
+    /// `admin webhook ...` (see [`crate::webhook`]).
+    Webhook(WebhookCommand),
 }
 
 /// What a command did: its audit outcome and what to show the operator.
@@ -56,6 +68,9 @@ impl Command {
                 limit: limit(rest)?,
             }),
             ["reseal-phi"] => Ok(Self::ResealPhi),
+            ["webhook", rest @ ..] => WebhookCommand::parse(rest)
+                .map(Self::Webhook)
+                .map_err(|e| format!("{e}\nusage: admin {}", crate::webhook::USAGE)),
             _ => Err(USAGE.to_owned()),
         }
     }
@@ -69,10 +84,12 @@ impl Command {
             Self::DlqList { .. } => Action::AdminDlqList,
             Self::DlqReplay { .. } => Action::AdminDlqReplay,
             Self::ResealPhi => Action::AdminResealPhi,
+            Self::Webhook(command) => command.action(),
         }
     }
 
-    pub async fn run(&self, config: &CommonConfig, db: &PgPool) -> anyhow::Result<Done> {
+    pub async fn run(&self, admin: &AdminConfig, db: &PgPool) -> anyhow::Result<Done> {
+        let config = &admin.common;
         let mut report = String::new();
         let mut outcome = "success";
         match self {
@@ -127,6 +144,7 @@ impl Command {
                 let n = dlq::replay(&channel, &broker, db, queue, *limit).await?;
                 writeln!(report, "replayed {n} message(s)")?;
             }
+            Self::Webhook(command) => return command.run(admin, db).await,
             Self::ResealPhi => {
                 let count = reseal::reseal_patients(db, &config.keyring).await?;
                 writeln!(report, "re-sealed {count} patient(s) under the current key")?;

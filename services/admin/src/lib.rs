@@ -1,7 +1,9 @@
 //! Operator commands, as a library so that tests can call them.
 
 pub mod command;
+pub mod config;
 pub mod dlq;
 pub mod operator;
 pub mod reseal;
 pub mod trail;
+pub mod webhook;

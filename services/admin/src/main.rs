@@ -7,8 +7,18 @@
 //! admin dlq list QUEUE [N]      describe up to N dead-lettered messages of QUEUE (default 100)
 //! admin dlq replay QUEUE [N]    republish up to N of them where they came from
 //! admin reseal-phi              re-seal PHI still sealed with a retired key
+//! admin webhook create --partner P --url URL --events a,b
+//!                               add a partner's webhook endpoint; its secret is shown once
+//! admin webhook list [--partner P]
+//! admin webhook delete ENDPOINT_ID
+//! admin webhook rotate-secret ENDPOINT_ID
+//! admin webhook deliveries [--status S] [--partner P] [--limit N]
+//! admin webhook retry DELIVERY_ID
 //! ```
-//! QUEUE is `registration.requests` or `notification.patient-created`.
+//! QUEUE is `registration.requests` or `notification.patient-created`; P a
+//! partner's id or name; S `pending`, `delivered` or `failed`. The webhook
+//! commands follow intake-api's rules (`WEBHOOK_MAX_ENDPOINTS`,
+//! `WEBHOOK_SECRET_GRACE`, https only in production).
 //!
 //! Every command is audited with the operator's OS account and host
 //! (`trail.rs`); if the audit trail cannot be written, the command fails
@@ -19,13 +29,13 @@
 
 use std::{process::ExitCode, time::Duration};
 
-use admin::{command::Command, operator, trail::Trail};
+use admin::{command::Command, config::AdminConfig, operator, trail::Trail};
 use anyhow::Context;
-use shared::config::{CommonConfig, ProcessEnv, Vars};
+use shared::config::{ProcessEnv, Vars};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = match CommonConfig::from_vars(&Vars(&ProcessEnv)) {
+    let config = match AdminConfig::from_vars(&Vars(&ProcessEnv)) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("admin: configuration error: {e}");
@@ -65,7 +75,8 @@ fn one_line(e: &anyhow::Error) -> String {
 
 /// Migrates, then runs `command` between its two audit rows; returns its
 /// report, to be shown only once its outcome is audited.
-async fn run(config: &CommonConfig, command: &Command) -> anyhow::Result<String> {
+async fn run(admin: &AdminConfig, command: &Command) -> anyhow::Result<String> {
+    let config = &admin.common;
     let migrations = shared::db::pool(&config.database_migration_url, 1)?;
     shared::db::migrate(&migrations, Duration::from_secs(30))
         .await
@@ -75,7 +86,7 @@ async fn run(config: &CommonConfig, command: &Command) -> anyhow::Result<String>
     let trail = Trail::start(&db, command.action(), operator::current())
         .await
         .context("nothing was done: the audit trail cannot be written")?;
-    let done = command.run(config, &db).await;
+    let done = command.run(admin, &db).await;
     let audited = trail
         .finish(done.as_ref().map_or("failed", |d| d.outcome))
         .await;

@@ -10,75 +10,11 @@
 
 use std::process::Output;
 
-use sqlx::{postgres::PgPoolOptions, PgPool};
-use stack_kit::{Sandbox, Servers};
+mod common;
+
+use common::Db;
+use sqlx::PgPool;
 use uuid::Uuid;
-
-const PRIVILEGES: &str = include_str!("../../../scripts/postgres/privileges.sql");
-
-/// A fresh database with the roles' privileges, and the URLs of its roles.
-struct Db {
-    /// As the superuser that made it.
-    admin: PgPool,
-    app_url: String,
-    owner_url: String,
-    _sandbox: Sandbox,
-}
-
-impl Db {
-    async fn new() -> Self {
-        let servers = Servers::from_env("TEST");
-        let name = format!("admin_{}", &Uuid::new_v4().simple().to_string()[..12]);
-        let sandbox = Sandbox::create(&servers, &name).await.unwrap();
-        let admin = PgPool::connect(&sandbox.database_url).await.unwrap();
-        sqlx::raw_sql(PRIVILEGES).execute(&admin).await.expect(
-            "granting scripts/postgres/privileges.sql (do the roles exist? scripts/services up)",
-        );
-        let role_url = |role: &str, password: &str| {
-            let (_, server) = servers.admin_database_url.split_once('@').unwrap();
-            let (server, _) = server.rsplit_once('/').unwrap();
-            format!("postgres://{role}:{password}@{server}/{name}")
-        };
-        let password = |var: &str, default: &str| {
-            std::env::var(var)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| default.to_owned())
-        };
-        Self {
-            admin,
-            app_url: role_url(
-                "registration_app",
-                &password("PG_APP_PASSWORD", "registration_app"),
-            ),
-            owner_url: role_url(
-                "registration_owner",
-                &password("PG_OWNER_PASSWORD", "registration_owner"),
-            ),
-            _sandbox: sandbox,
-        }
-    }
-
-    async fn admin(&self, args: &[&str]) -> Output {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_admin"))
-            .args(args)
-            .env_clear()
-            .env("APP_ENV", "test")
-            .env("DATABASE_URL", &self.app_url)
-            .env("DATABASE_MIGRATION_URL", &self.owner_url)
-            .output()
-            .await
-            .unwrap()
-    }
-
-    async fn pool_as(url: &str) -> PgPool {
-        PgPoolOptions::new()
-            .max_connections(1)
-            .connect(url)
-            .await
-            .unwrap()
-    }
-}
 
 type Row = (String, String, Uuid, String, String);
 

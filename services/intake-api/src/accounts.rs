@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use shared::{messages::PatientEvent, token::hash_token};
+use shared::{
+    messages::{EmailVerifiedV1, OutcomeEvent, PatientEvent},
+    token::hash_token,
+};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -130,11 +133,13 @@ pub async fn clear_failures(db: &PgPool, email_hash: &[u8; 32], client: &str) ->
 }
 
 /// Uses a verification token: it must exist, be unused, unrevoked and
-/// unexpired. Marks it used and the patient's email verified, atomically.
+/// unexpired. Marks it used and the patient's email verified, atomically,
+/// and stages `patient.email_verified` (for the partner's webhooks) when
+/// this verified it: the patient and that event, if any.
 pub async fn consume_verification_token(
     db: &PgPool,
     token_hash: &[u8; 32],
-) -> sqlx::Result<Option<Uuid>> {
+) -> sqlx::Result<Option<(Uuid, Option<OutcomeEvent>)>> {
     let mut tx = db.begin().await?;
     let patient: Option<Uuid> = sqlx::query_scalar(
         "UPDATE email_verification_tokens SET used_at = now() \
@@ -144,16 +149,34 @@ pub async fn consume_verification_token(
     .bind(token_hash.as_slice())
     .fetch_optional(&mut *tx)
     .await?;
-    if let Some(id) = patient {
-        sqlx::query(
-            "UPDATE patients SET email_verified = true WHERE id = $1 AND NOT email_verified",
+    let Some(id) = patient else {
+        return Ok(None);
+    };
+    let verified = sqlx::query(
+        "UPDATE patients SET email_verified = true WHERE id = $1 AND NOT email_verified",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    let mut event = None;
+    if verified.rows_affected() == 1 {
+        let request_id: Option<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM registration_requests WHERE patient_id = $1 ORDER BY created_at LIMIT 1",
         )
         .bind(id)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
+        let verified = OutcomeEvent::EmailVerified(EmailVerifiedV1 {
+            event_id: Uuid::new_v4(),
+            patient_id: id,
+            request_id,
+            occurred_at: Utc::now(),
+        });
+        outbox::stage(&mut tx, &verified.clone().into()).await?;
+        event = Some(verified);
     }
     tx.commit().await?;
-    Ok(patient)
+    Ok(Some((id, event)))
 }
 
 pub async fn unverified_patient(db: &PgPool, email: &str) -> sqlx::Result<Option<Uuid>> {
@@ -248,7 +271,7 @@ pub async fn apply_reset(
         .execute(&mut *tx)
         .await?;
     let event = notice(patient_id);
-    outbox::stage(&mut tx, &event).await?;
+    outbox::stage(&mut tx, &event.clone().into()).await?;
     tx.commit().await?;
     Ok(Some(event))
 }
@@ -309,7 +332,7 @@ pub async fn apply_change(
     .bind(patient_id)
     .execute(&mut *tx)
     .await?;
-    outbox::stage(&mut tx, notice).await?;
+    outbox::stage(&mut tx, &notice.clone().into()).await?;
     tx.commit().await?;
     Ok(Some(next))
 }

@@ -40,6 +40,13 @@ pub struct PartnersConfig {
     pub window: Duration,
     /// `IDEMPOTENCY_KEY_TTL`, default 24 h (the least the contract allows).
     pub idempotency_ttl: Duration,
+    /// `STATUS_CONTACT_TTL`, default 24 h: how long after a request settled
+    /// its status answer still carries the patient's email and phone.
+    pub status_contact_ttl: Duration,
+    /// Partners' webhook endpoints: `WEBHOOK_MAX_ENDPOINTS` (default 10
+    /// live ones per partner), `WEBHOOK_SECRET_GRACE` (default 24 h: how
+    /// long a rotated-out secret still signs), https only in production.
+    pub webhooks: shared::webhook_endpoints::Settings,
 }
 
 impl PartnersConfig {
@@ -58,6 +65,12 @@ impl PartnersConfig {
             per_client: vars.parse_or("REGISTER_RATE_LIMIT_PER_CLIENT", 600)?,
             window: vars.duration_or("RATE_LIMIT_WINDOW", Duration::from_secs(60))?,
             idempotency_ttl,
+            status_contact_ttl: vars
+                .duration_or("STATUS_CONTACT_TTL", Duration::from_secs(24 * 3600))?,
+            webhooks: shared::webhook_endpoints::Settings::from_vars(
+                vars,
+                AppEnv::from_vars(vars)?,
+            )?,
         })
     }
 }

@@ -6,7 +6,12 @@
 
 use std::time::Duration;
 
-use shared::{broker::Broker, messages::PatientEvent, shutdown::Shutdown};
+use serde::{Deserialize, Serialize};
+use shared::{
+    broker::Broker,
+    messages::{OutcomeEvent, PatientEvent},
+    shutdown::Shutdown,
+};
 use sqlx::{types::Json, PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -16,8 +21,45 @@ const RELAY_EVERY: Duration = Duration::from_secs(5);
 const LEFT_AFTER: &str = "10 seconds";
 const BATCH: i64 = 100;
 
+/// What the outbox holds: any of the events intake-api publishes after a
+/// commit (each body tagged by its own versioned `type`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Staged {
+    Patient(PatientEvent),
+    Outcome(OutcomeEvent),
+}
+
+impl From<PatientEvent> for Staged {
+    fn from(event: PatientEvent) -> Self {
+        Self::Patient(event)
+    }
+}
+
+impl From<OutcomeEvent> for Staged {
+    fn from(event: OutcomeEvent) -> Self {
+        Self::Outcome(event)
+    }
+}
+
+impl Staged {
+    fn event_id(&self) -> Uuid {
+        match self {
+            Self::Patient(e) => e.event_id(),
+            Self::Outcome(e) => e.event_id(),
+        }
+    }
+
+    async fn publish(&self, broker: &Broker) -> Result<(), shared::broker::BrokerError> {
+        match self {
+            Self::Patient(e) => broker.publish_message(e).await,
+            Self::Outcome(e) => broker.publish_message(e).await,
+        }
+    }
+}
+
 /// Writes `event` in the caller's transaction.
-pub async fn stage(conn: &mut PgConnection, event: &PatientEvent) -> sqlx::Result<()> {
+pub async fn stage(conn: &mut PgConnection, event: &Staged) -> sqlx::Result<()> {
     sqlx::query("INSERT INTO outbox (event_id, event) VALUES ($1, $2)")
         .bind(event.event_id())
         .bind(Json(event))
@@ -29,14 +71,15 @@ pub async fn stage(conn: &mut PgConnection, event: &PatientEvent) -> sqlx::Resul
 /// Publishes a staged event now that its transaction committed, in a task
 /// of its own: the answer waits for no broker (what was done is done), and
 /// the relay retries what this does not get out.
-pub fn publish_soon(state: &crate::AppState, event: PatientEvent) {
+pub fn publish_soon(state: &crate::AppState, event: impl Into<Staged>) {
+    let event = event.into();
     let (db, broker) = (state.db.clone(), state.broker.clone());
     tokio::spawn(async move { publish(&db, &broker, &event).await });
 }
 
-async fn publish(db: &PgPool, broker: &Broker, event: &PatientEvent) {
+async fn publish(db: &PgPool, broker: &Broker, event: &Staged) {
     let event_id = event.event_id();
-    match broker.publish_message(event).await {
+    match event.publish(broker).await {
         Ok(()) => {
             if let Err(e) = delete(db, event_id).await {
                 tracing::warn!(error = %e, %event_id, "published; the relay will publish it again");
@@ -78,7 +121,7 @@ pub fn spawn_relay(db: PgPool, broker: Broker, shutdown: Shutdown) {
 /// relay takes them for [`LEFT_AFTER`]), then publishes and deletes each:
 /// no transaction or lock is held while the broker is talked to.
 async fn relay_once(db: &PgPool, broker: &Broker) -> anyhow::Result<usize> {
-    let rows: Vec<(Uuid, Json<PatientEvent>)> = sqlx::query_as(&format!(
+    let rows: Vec<(Uuid, Json<Staged>)> = sqlx::query_as(&format!(
         "UPDATE outbox SET created_at = now() WHERE event_id IN ( \
              SELECT event_id FROM outbox WHERE created_at < now() - interval '{LEFT_AFTER}' \
              ORDER BY created_at LIMIT {BATCH} FOR UPDATE SKIP LOCKED) \
@@ -88,7 +131,7 @@ async fn relay_once(db: &PgPool, broker: &Broker) -> anyhow::Result<usize> {
     .await?;
     let mut published = 0;
     for (event_id, Json(event)) in rows {
-        broker.publish_message(&event).await?;
+        event.publish(broker).await?;
         delete(db, event_id).await?;
         published += 1;
     }

@@ -33,7 +33,7 @@ pub enum RequestState {
 }
 
 impl RequestState {
-    fn from_column(status: &str) -> Self {
+    pub fn from_column(status: &str) -> Self {
         match status {
             "completed" => Self::Completed,
             "rejected" => Self::Rejected,
@@ -78,6 +78,8 @@ pub struct RequestStatus {
 
 #[derive(sqlx::FromRow)]
 struct Row {
+    partner_id: Option<Uuid>,
+    contact_expired: bool,
     status: String,
     errors: Option<sqlx::types::Json<FieldErrors>>,
     patient_id: Option<Uuid>,
@@ -89,17 +91,30 @@ struct Row {
     updated_at: chrono::DateTime<chrono::Utc>,
 }
 
-pub async fn find_status(db: &PgPool, id: Uuid) -> sqlx::Result<Option<RequestStatus>> {
+/// A request's status as `reader` may see it: a request a partner
+/// submitted exists only for that partner (anyone else: `None`, as for an
+/// unknown id); the patient's email and phone only until `contact_ttl`
+/// after the request settled.
+pub async fn find_status(
+    db: &PgPool,
+    id: Uuid,
+    reader: Option<shared::partner::PartnerId>,
+    contact_ttl: std::time::Duration,
+) -> sqlx::Result<Option<RequestStatus>> {
     let row: Option<Row> = sqlx::query_as(
-        "SELECT r.status, r.errors, r.created_at, r.updated_at, p.id AS patient_id, p.email, \
-                p.phone_number, p.email_verified, p.phone_verified \
+        "SELECT r.partner_id, r.status, r.errors, r.created_at, r.updated_at, \
+                COALESCE(r.settled_at + $2::interval < now(), false) AS contact_expired, \
+                p.id AS patient_id, p.email, p.phone_number, p.email_verified, p.phone_verified \
          FROM registration_requests r LEFT JOIN patients p ON p.id = r.patient_id \
          WHERE r.id = $1",
     )
     .bind(id)
+    .bind(format!("{} milliseconds", contact_ttl.as_millis()))
     .fetch_optional(db)
     .await?;
+    let row = row.filter(|r| r.partner_id.is_none() || r.partner_id == reader.map(|p| p.0));
     Ok(row.map(|r| {
+        let contact = !r.contact_expired;
         let status = RequestState::from_column(&r.status);
         RequestStatus {
             request_id: id,
@@ -108,8 +123,8 @@ pub async fn find_status(db: &PgPool, id: Uuid) -> sqlx::Result<Option<RequestSt
             status,
             errors: r.errors.map(|j| j.0),
             patient_id: r.patient_id,
-            email: r.email,
-            phone_number: r.phone_number,
+            email: r.email.filter(|_| contact),
+            phone_number: r.phone_number.filter(|_| contact),
             email_verified: r.email_verified,
             phone_verified: r.phone_verified,
             created_at: r.created_at,

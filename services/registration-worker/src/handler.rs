@@ -9,10 +9,11 @@ use shared::{
     crypto::Keyring,
     domain::parse_registration,
     messages::{
-        registration_context, PatientCreatedV1, PatientEvent, RegistrationRequested,
-        RegistrationRequestedV1,
+        registration_context, OutcomeEvent, PatientCreatedV1, PatientEvent, RegistrationRequested,
+        RegistrationRequestedV1, RegistrationSettledV1,
     },
     password::PasswordHasher,
+    validation::FieldErrors,
     worker::{Failure, Handler},
 };
 use sqlx::PgPool;
@@ -46,6 +47,14 @@ impl Handler for Registrar {
                 tracing::warn!(error = %e, "could not mark the request failed; will retry");
                 return Outcome::Retry;
             }
+            // Settled: its partner hears of it (a settle that raced this one
+            // publishes its own outcome; the webhook worker keeps one).
+            if let Ok(store::RequestState::Failed) = store::request_state(&self.db, id).await {
+                if let Err(e) = self.publish_outcome(id, &Settled::Failed).await {
+                    tracing::warn!(error = ?e, "could not publish the failed outcome; will retry");
+                    return Outcome::Retry;
+                }
+            }
         }
         Outcome::DeadLetter
     }
@@ -60,9 +69,15 @@ impl Registrar {
                 tracing::info!("request already completed; republishing its event");
                 return self.publish_created(request_id, patient_id).await;
             }
-            RequestState::Settled => {
-                tracing::info!("request already settled; nothing to do");
-                return Ok(());
+            RequestState::Rejected(errors) => {
+                tracing::info!("request already rejected; republishing its outcome");
+                return self
+                    .publish_outcome(request_id, &Settled::Rejected(errors))
+                    .await;
+            }
+            RequestState::Failed => {
+                tracing::info!("request already failed; republishing its outcome");
+                return self.publish_outcome(request_id, &Settled::Failed).await;
             }
         }
         let body: Value = self
@@ -74,13 +89,13 @@ impl Registrar {
             Ok(patient) => patient,
             Err(errors) => {
                 tracing::info!(fields = ?errors_fields(&errors), "registration rejected by validation");
-                return Ok(store::reject(&self.db, request_id, &errors).await?);
+                return self.reject(request_id, errors).await;
             }
         };
         let taken = store::taken_fields(&self.db, &patient).await?;
         if !taken.is_empty() {
             tracing::info!(fields = ?errors_fields(&taken), "registration rejected: already registered");
-            return Ok(store::reject(&self.db, request_id, &taken).await?);
+            return self.reject(request_id, taken).await;
         }
         let hash = self
             .hasher
@@ -94,16 +109,41 @@ impl Registrar {
             }
             Created::Duplicate(errors) => {
                 tracing::info!(fields = ?errors_fields(&errors), "registration rejected: a concurrent twin won");
-                Ok(store::reject(&self.db, request_id, &errors).await?)
+                self.reject(request_id, errors).await
             }
             Created::AlreadySettled(RequestState::Completed(patient_id)) => {
                 tracing::info!("request already completed; republishing its event");
                 self.publish_created(request_id, patient_id).await
             }
-            Created::AlreadySettled(_) => Ok(()),
+            Created::AlreadySettled(RequestState::Rejected(errors)) => {
+                self.publish_outcome(request_id, &Settled::Rejected(errors))
+                    .await
+            }
+            Created::AlreadySettled(_) => self.publish_outcome(request_id, &Settled::Failed).await,
         }
     }
 
+    /// Rejects the request, then tells its partner. A rejection that loses
+    /// a race to another settle publishes what the request now is.
+    async fn reject(&self, request_id: Uuid, errors: FieldErrors) -> Result<(), Failure> {
+        store::reject(&self.db, request_id, &errors).await?;
+        match store::request_state(&self.db, request_id).await? {
+            RequestState::Rejected(errors) => {
+                self.publish_outcome(request_id, &Settled::Rejected(errors))
+                    .await
+            }
+            RequestState::Completed(patient_id) => {
+                self.publish_created(request_id, patient_id).await
+            }
+            RequestState::Failed => self.publish_outcome(request_id, &Settled::Failed).await,
+            RequestState::Pending => Err(Failure::Transient(
+                "request still pending after its rejection".into(),
+            )),
+        }
+    }
+
+    /// `patient.created` (for the verification email) and the request's
+    /// `registration.completed` outcome (for its partner's webhooks).
     async fn publish_created(&self, request_id: Uuid, patient_id: Uuid) -> Result<(), Failure> {
         let event = PatientEvent::Created(PatientCreatedV1 {
             event_id: request_id,
@@ -111,8 +151,37 @@ impl Registrar {
             patient_id,
             occurred_at: chrono::Utc::now(),
         });
+        self.broker.publish_message(&event).await?;
+        self.publish_outcome(request_id, &Settled::Completed(patient_id))
+            .await
+    }
+
+    /// The outcome a partner's webhooks tell of; its event id is the
+    /// request id, so a republished one is the same event.
+    async fn publish_outcome(&self, request_id: Uuid, settled: &Settled) -> Result<(), Failure> {
+        let body = |patient_id, errors| RegistrationSettledV1 {
+            event_id: request_id,
+            request_id,
+            patient_id,
+            errors,
+            occurred_at: chrono::Utc::now(),
+        };
+        let event = match settled {
+            Settled::Completed(patient_id) => {
+                OutcomeEvent::Completed(body(Some(*patient_id), None))
+            }
+            Settled::Rejected(errors) => OutcomeEvent::Rejected(body(None, Some(errors.clone()))),
+            Settled::Failed => OutcomeEvent::Failed(body(None, None)),
+        };
         Ok(self.broker.publish_message(&event).await?)
     }
+}
+
+/// How a request settled, for its outcome event.
+enum Settled {
+    Completed(Uuid),
+    Rejected(FieldErrors),
+    Failed,
 }
 
 /// The names of the fields that failed: safe to log, unlike their values.

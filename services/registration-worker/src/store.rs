@@ -17,9 +17,12 @@ use uuid::Uuid;
 pub enum RequestState {
     Pending,
     Completed(Uuid),
-    /// Rejected or failed: nothing more to do.
-    Settled,
+    /// Rejected, with its field errors.
+    Rejected(FieldErrors),
+    Failed,
 }
+
+type StateRow = (String, Option<Uuid>, Option<sqlx::types::Json<FieldErrors>>);
 
 /// Makes sure the request has a row (a message published without intake-api
 /// still gets a status) and reads its state, in one statement: the CTE's
@@ -27,35 +30,38 @@ pub enum RequestState {
 /// concurrent transaction committed while this statement ran is in neither
 /// half; a second look finds it.
 pub async fn request_state(db: &PgPool, id: Uuid) -> sqlx::Result<RequestState> {
-    let row: Option<(String, Option<Uuid>)> = sqlx::query_as(
+    let row: Option<StateRow> = sqlx::query_as(
         "WITH inserted AS (\
              INSERT INTO registration_requests (id) VALUES ($1) ON CONFLICT (id) DO NOTHING \
-             RETURNING status, patient_id) \
-         SELECT status, patient_id FROM inserted \
+             RETURNING status, patient_id, errors) \
+         SELECT status, patient_id, errors FROM inserted \
          UNION ALL \
-         SELECT status, patient_id FROM registration_requests WHERE id = $1",
+         SELECT status, patient_id, errors FROM registration_requests WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(db)
     .await?;
-    let (status, patient_id) = match row {
+    let row = match row {
         Some(row) => row,
         None => {
-            sqlx::query_as("SELECT status, patient_id FROM registration_requests WHERE id = $1")
-                .bind(id)
-                .fetch_one(db)
-                .await?
+            sqlx::query_as(
+                "SELECT status, patient_id, errors FROM registration_requests WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_one(db)
+            .await?
         }
     };
-    Ok(RequestState::from_row(&status, patient_id))
+    Ok(RequestState::from_row(row))
 }
 
 impl RequestState {
-    fn from_row(status: &str, patient_id: Option<Uuid>) -> Self {
-        match (status, patient_id) {
+    fn from_row((status, patient_id, errors): StateRow) -> Self {
+        match (status.as_str(), patient_id) {
             ("pending", _) => Self::Pending,
             ("completed", Some(patient)) => Self::Completed(patient),
-            _ => Self::Settled,
+            ("rejected", _) => Self::Rejected(errors.map(|e| e.0).unwrap_or_default()),
+            _ => Self::Failed,
         }
     }
 }
@@ -140,15 +146,13 @@ pub async fn create_patient(
     password_hash: &str,
 ) -> sqlx::Result<Created> {
     let mut tx = db.begin().await?;
-    let locked: Option<(String, Option<Uuid>)> = sqlx::query_as(
-        "SELECT status, patient_id FROM registration_requests WHERE id = $1 FOR UPDATE",
+    let locked: Option<StateRow> = sqlx::query_as(
+        "SELECT status, patient_id, errors FROM registration_requests WHERE id = $1 FOR UPDATE",
     )
     .bind(request_id)
     .fetch_optional(&mut *tx)
     .await?;
-    let state = locked.map_or(RequestState::Settled, |(status, patient_id)| {
-        RequestState::from_row(&status, patient_id)
-    });
+    let state = locked.map_or(RequestState::Failed, RequestState::from_row);
     if state != RequestState::Pending {
         return Ok(Created::AlreadySettled(state));
     }

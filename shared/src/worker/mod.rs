@@ -5,7 +5,8 @@
 //! settled, and returns. For each delivery it decodes the body, opens a
 //! span with the request id, enforces `MAX_DELIVERIES`, waits out outages
 //! in place and turns the handler's [`Failure`] into an ack, a requeue or a
-//! dead letter. A worker is its handler and a short `main`.
+//! dead letter. A worker is its handler and a short `main`; a worker with
+//! more than one queue is its [`Consumer`]s under [`run_all`].
 
 mod config;
 mod delivery;
@@ -18,6 +19,7 @@ mod tests;
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
+use futures_util::future::BoxFuture;
 use sqlx::PgPool;
 
 use self::delivery::Deliveries;
@@ -53,18 +55,68 @@ pub async fn run<H: Handler>(
     shutdown: Shutdown,
     build: impl FnOnce(Resources) -> anyhow::Result<H>,
 ) -> anyhow::Result<()> {
+    let prefetch = consumer.prefetch;
+    run_all(
+        common,
+        consumer,
+        H::PUBLISH_CHANNELS,
+        shutdown,
+        move |opened| Ok(vec![Consumer::new(build(opened)?, prefetch)]),
+    )
+    .await
+}
+
+/// One queue's consumer, for a worker that consumes several queues in one
+/// process (see [`run_all`]): a handler and how many of its messages it
+/// holds at once.
+pub struct Consumer {
+    queue: &'static str,
+    prefetch: u16,
+    consume: Box<dyn FnOnce(Broker, u64, Shutdown) -> BoxFuture<'static, ()> + Send>,
+}
+
+impl Consumer {
+    pub fn new<H: Handler>(handler: H, prefetch: u16) -> Self {
+        Self {
+            queue: H::QUEUE,
+            prefetch,
+            consume: Box::new(move |broker, max_deliveries, shutdown| {
+                let deliveries =
+                    Arc::new(Deliveries::new(handler, max_deliveries, shutdown.clone()));
+                Box::pin(consume(
+                    broker,
+                    H::QUEUE,
+                    prefetch,
+                    shutdown,
+                    move |incoming| {
+                        let deliveries = Arc::clone(&deliveries);
+                        async move { deliveries.settle(incoming).await }
+                    },
+                ))
+            }),
+        }
+    }
+}
+
+/// [`run`] for a worker with several consumers side by side, each with its
+/// own handler and prefetch, sharing one database pool, one broker (with
+/// `publish_channels` confirm channels) and one health server. Returns once
+/// every consumer has stopped and settled what it held.
+pub async fn run_all(
+    common: CommonConfig,
+    consumer: ConsumerConfig,
+    publish_channels: usize,
+    shutdown: Shutdown,
+    build: impl FnOnce(Resources) -> anyhow::Result<Vec<Consumer>>,
+) -> anyhow::Result<()> {
     let migrations = db::pool(&common.database_migration_url, 1)?;
     db::migrate(&migrations, MIGRATION_DEADLINE)
         .await
         .context("applying migrations")?;
     migrations.close().await;
     let db = db::pool(&common.database_url, common.db_max_connections)?;
-    let broker = Broker::new(
-        &common.amqp_url,
-        common.topology.clone(),
-        H::PUBLISH_CHANNELS,
-    )?;
-    let handler = build(Resources {
+    let broker = Broker::new(&common.amqp_url, common.topology.clone(), publish_channels)?;
+    let consumers = build(Resources {
         db: db.clone(),
         broker: broker.clone(),
         keyring: common.keyring,
@@ -79,31 +131,36 @@ pub async fn run<H: Handler>(
         health::router(probes),
         shutdown.clone(),
     ));
-    tracing::info!(
-        queue = H::QUEUE,
-        prefetch = consumer.prefetch,
-        "worker starting"
-    );
-    let deliveries = Arc::new(Deliveries::new(
-        handler,
-        consumer.max_deliveries,
-        shutdown.clone(),
-    ));
-    consume(
-        broker,
-        H::QUEUE,
-        consumer.prefetch,
-        shutdown,
-        move |incoming| {
-            let deliveries = Arc::clone(&deliveries);
-            async move { deliveries.settle(incoming).await }
+    let mut running = Vec::with_capacity(consumers.len());
+    for (
+        n,
+        Consumer {
+            queue,
+            prefetch,
+            consume,
         },
-    )
-    .await;
+    ) in consumers.into_iter().enumerate()
+    {
+        tracing::info!(queue, prefetch, "worker starting");
+        // A consumer holds its connection for as long as it consumes: the
+        // first shares the pool that publishes and answers health checks
+        // (as a worker of one queue always has), each further one gets a
+        // pool of its own so that it takes no connection from them.
+        let consuming = if n == 0 {
+            broker.clone()
+        } else {
+            Broker::new(&common.amqp_url, common.topology.clone(), 1)?
+        };
+        let stopped = consume(consuming, consumer.max_deliveries, shutdown.clone());
+        running.push(async move {
+            stopped.await;
+            tracing::info!(queue, "worker stopped");
+        });
+    }
+    futures_util::future::join_all(running).await;
     health_server
         .await
         .context("health server")?
         .context("health server")?;
-    tracing::info!(queue = H::QUEUE, "worker stopped");
     Ok(())
 }

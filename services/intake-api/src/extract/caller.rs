@@ -68,19 +68,63 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
     crate::auth::bearer(headers)
 }
 
+/// Who a read comes from: the partner of a presented key, or `None` when
+/// no key came (whatever `REQUIRE_PARTNER_KEY` says: it is about
+/// registering). A key that is presented must be valid: 401, audited.
+#[derive(Debug, Clone, Copy)]
+pub struct MaybePartner(pub Option<PartnerId>);
+
+impl FromRequestParts<AppState> for MaybePartner {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ClientAddr(client) = ClientAddr::from_request_parts(parts, state).await?;
+        identify(parts, state, client, false).await.map(Self)
+    }
+}
+
+/// The partner of a partner-only route: a valid key is required (401,
+/// audited, otherwise).
+#[derive(Debug, Clone, Copy)]
+pub struct Partner(pub PartnerId);
+
+impl FromRequestParts<AppState> for Partner {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ClientAddr(client) = ClientAddr::from_request_parts(parts, state).await?;
+        identify(parts, state, client, true)
+            .await?
+            .map(Self)
+            .ok_or_else(|| ApiError::Unauthorized("An API key is required"))
+    }
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let ClientAddr(client) = ClientAddr::from_request_parts(parts, state).await?;
+        let partner = identify(parts, state, client, state.partners.require_key).await?;
+        Ok(Self { partner, client })
+    }
+}
+
+/// The partner whose key came with the request; `None` without a key
+/// unless `required`. A refusal is audited.
+async fn identify(
+    parts: &Parts,
+    state: &AppState,
+    client: IpAddr,
+    required: bool,
+) -> Result<Option<PartnerId>, ApiError> {
+    {
         let (partner, refused) = match presented_key(&parts.headers) {
             Some(key) => match partner::authenticate(&state.db, key).await? {
                 Some(partner) => (Some(partner), None),
                 None => (None, Some(("invalid_key", "Invalid API key"))),
             },
-            None if state.partners.require_key => {
-                (None, Some(("key_required", "An API key is required")))
-            }
+            None if required => (None, Some(("key_required", "An API key is required"))),
             None => (None, None),
         };
         if let Some((outcome, message)) = refused {
@@ -95,7 +139,7 @@ impl FromRequestParts<AppState> for Caller {
             state.audit.record(&entry).await?;
             return Err(ApiError::Unauthorized(message));
         }
-        Ok(Self { partner, client })
+        Ok(partner)
     }
 }
 

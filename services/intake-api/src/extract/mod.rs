@@ -11,7 +11,7 @@ mod caller;
 mod json;
 
 pub use auth::{AuthPatient, AuthSession, UNAUTHENTICATED};
-pub use caller::{Caller, ClientAddr};
+pub use caller::{Caller, ClientAddr, MaybePartner, Partner};
 pub use json::{JsonBody, RequestBody, Text, Valid};
 
 /// The message of a 429 from a per-caller rate limit.

@@ -4,12 +4,14 @@
 mod docs;
 pub(crate) mod login;
 pub(crate) mod pages;
+pub(crate) mod partner;
 pub(crate) mod password;
 pub(crate) mod profile;
 pub(crate) mod register;
 pub(crate) mod session;
 pub(crate) mod status;
 pub(crate) mod verification;
+pub(crate) mod webhooks;
 
 use std::time::Instant;
 
@@ -18,7 +20,7 @@ use axum::{
     http::{header, HeaderValue},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{delete, get, post},
     Router,
 };
 use shared::{
@@ -59,6 +61,7 @@ pub fn router(state: AppState, request_timeout: std::time::Duration) -> Router {
             "/reset-password",
             get(pages::reset_password_page).post(pages::reset_password_form),
         )
+        .route("/api/v1/partner/registrations", get(partner::registrations))
         .route("/api/v1/patient/login", post(login::login))
         .route("/api/v1/patient/token/refresh", post(session::refresh))
         .route("/api/v1/patient/logout", post(session::logout))
@@ -77,6 +80,26 @@ pub fn router(state: AppState, request_timeout: std::time::Duration) -> Router {
         .route(
             "/api/v1/patient/profile/{patient_id}",
             get(profile::profile),
+        )
+        .route(
+            "/api/v1/partner/webhook-endpoints",
+            post(webhooks::endpoints::create).get(webhooks::endpoints::list),
+        )
+        .route(
+            "/api/v1/partner/webhook-endpoints/{endpoint_id}",
+            delete(webhooks::endpoints::delete),
+        )
+        .route(
+            "/api/v1/partner/webhook-endpoints/{endpoint_id}/rotate-secret",
+            post(webhooks::endpoints::rotate_secret),
+        )
+        .route(
+            "/api/v1/partner/webhook-deliveries",
+            get(webhooks::deliveries::list),
+        )
+        .route(
+            "/api/v1/partner/webhook-deliveries/{delivery_id}/retry",
+            post(webhooks::deliveries::retry),
         )
         .with_state(state)
         .merge(health::router(probes))

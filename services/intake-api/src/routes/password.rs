@@ -161,7 +161,7 @@ async fn send_reset(
         // same 202 (a 503 for known accounts only would tell them apart),
         // and the relay sends the email once it is back.
         let mut conn = state.db.acquire().await?;
-        outbox::stage(&mut conn, &event).await?;
+        outbox::stage(&mut conn, &event.clone().into()).await?;
         drop(conn);
         outbox::publish_soon(state, event);
     }

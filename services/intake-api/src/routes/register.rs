@@ -178,7 +178,8 @@ pub async fn register(
     match wait {
         None => Ok(accepted(request_id, RequestState::Pending)),
         Some((duration, waiter)) => {
-            let mut response = wait_for_outcome(&state, request_id, &waiter, duration).await?;
+            let mut response =
+                wait_for_outcome(&state, caller.partner, request_id, &waiter, duration).await?;
             let applied = format!("wait={}", duration.as_secs());
             if let Ok(value) = HeaderValue::from_str(&applied) {
                 response.headers_mut().insert("preference-applied", value);
@@ -199,7 +200,8 @@ async fn replay(state: &AppState, caller: &Caller, request_id: Uuid) -> Result<R
         client_addr: Some(&client),
     };
     state.audit.record(&entry).await?;
-    let status = requests::find_status(&state.db, request_id)
+    let ttl = state.partners.status_contact_ttl;
+    let status = requests::find_status(&state.db, request_id, caller.partner, ttl)
         .await?
         .map_or(RequestState::Pending, |s| s.status);
     let mut response = accepted(request_id, status);
@@ -213,6 +215,7 @@ async fn replay(state: &AppState, caller: &Caller, request_id: Uuid) -> Result<R
 /// Postgres notifications, never by polling.
 async fn wait_for_outcome(
     state: &AppState,
+    reader: Option<shared::partner::PartnerId>,
     request_id: Uuid,
     waiter: &Waiter,
     wait: std::time::Duration,
@@ -226,7 +229,8 @@ async fn wait_for_outcome(
         }
     };
     while woken().await {
-        let status = requests::find_status(&state.db, request_id).await?;
+        let ttl = state.partners.status_contact_ttl;
+        let status = requests::find_status(&state.db, request_id, reader, ttl).await?;
         match status {
             Some(RequestStatus {
                 status: RequestState::Rejected,

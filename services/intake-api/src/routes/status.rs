@@ -7,7 +7,7 @@ use shared::audit::{Action, Entry};
 
 use crate::{
     error::ApiError,
-    extract::ClientAddr,
+    extract::{ClientAddr, MaybePartner},
     requests::{self, RequestStatus},
     wire::{
         responses::{Internal, TimedOut, Unavailable},
@@ -23,6 +23,13 @@ const NOT_FOUND: &str = "Registration request not found";
 /// `pending` until a worker has handled it, then `completed` (with the
 /// patient), `rejected` (with `errors`) or `failed` (submit it again).
 /// Every read is audited.
+///
+/// A registration submitted with a partner key is readable only with that
+/// key (`X-API-Key` or `Authorization: Bearer`); anyone else gets the same
+/// 404 as for an unknown id. Self-registrations (no key) are readable by
+/// id. The patient's `email` and `phone_number` are shown only for
+/// `STATUS_CONTACT_TTL` (24 hours by default) after the request settled;
+/// after that, ids and status only.
 #[utoipa::path(
     get,
     path = "/api/v1/patient/registrations/{request_id}",
@@ -30,9 +37,12 @@ const NOT_FOUND: &str = "Registration request not found";
     operation_id = "registration_status",
     params(("request_id" = String, Path, description = "From the 202's `data.request_id` \
         (anything else is simply not found)")),
+    security((), ("api_key" = [])),
     responses(
         (status = 200, description = "The request's status", body = Success<RequestStatus>),
-        (status = 404, description = "No such request", body = ErrorBody,
+        (status = 401, description = "A partner key was presented and is not valid",
+            body = ErrorBody, example = json!(ApiError::Unauthorized("Invalid API key").body())),
+        (status = 404, description = "No such request (or another partner's)", body = ErrorBody,
             example = json!(ApiError::NotFound(NOT_FOUND).body())),
         (status = 408, response = TimedOut),
         (status = 500, response = Internal),
@@ -42,12 +52,16 @@ const NOT_FOUND: &str = "Registration request not found";
 pub async fn status(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
+    MaybePartner(reader): MaybePartner,
     Path(raw_id): Path<String>,
 ) -> Result<Success<RequestStatus>, ApiError> {
     // An id that is not a UUID cannot exist: same answer as an unknown one.
     let id = Uuid::parse_str(&raw_id).ok();
     let found = match id {
-        Some(id) => requests::find_status(&state.db, id).await?,
+        Some(id) => {
+            let ttl = state.partners.status_contact_ttl;
+            requests::find_status(&state.db, id, reader, ttl).await?
+        }
         None => None,
     };
     // Every read is audited: a completed request shows contact details.

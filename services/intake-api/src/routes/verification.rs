@@ -123,7 +123,11 @@ pub async fn verify(
     token_hash: &[u8; 32],
 ) -> Result<Uuid, ApiError> {
     crate::passwords::throttle_tokens(state, client)?;
-    let patient = accounts::consume_verification_token(&state.db, token_hash).await?;
+    let consumed = accounts::consume_verification_token(&state.db, token_hash).await?;
+    let patient = consumed.as_ref().map(|(id, _)| *id);
+    if let Some((_, Some(event))) = consumed {
+        crate::outbox::publish_soon(state, event);
+    }
     // The token is used by now: a failed audit write is logged (error
     // level, in `shared::audit`), not answered with 503, or a retry would
     // be told the token is invalid.

@@ -59,7 +59,7 @@ async fn the_document_lists_every_endpoint_with_its_answers() {
         .starts_with("application/json"));
     let spec = answer.body;
     assert!(spec["openapi"].as_str().unwrap().starts_with("3.1."));
-    let documented: [(&str, &str, &[&str]); 18] = [
+    let documented: &[(&str, &str, &[&str])] = &[
         (
             REGISTER,
             "post",
@@ -70,7 +70,12 @@ async fn the_document_lists_every_endpoint_with_its_answers() {
         (
             "/api/v1/patient/registrations/{request_id}",
             "get",
-            &["200", "404", "408", "500", "503"],
+            &["200", "401", "404", "408", "500", "503"],
+        ),
+        (
+            "/api/v1/partner/registrations",
+            "get",
+            &["200", "401", "408", "422", "500", "503"],
         ),
         (
             LOGIN,
@@ -139,11 +144,43 @@ async fn the_document_lists_every_endpoint_with_its_answers() {
             "get",
             &["200", "401", "403", "404", "408", "500", "503"],
         ),
+        (
+            "/api/v1/partner/webhook-endpoints",
+            "post",
+            &[
+                "201", "400", "401", "408", "409", "413", "415", "422", "500", "503",
+            ],
+        ),
+        (
+            "/api/v1/partner/webhook-endpoints",
+            "get",
+            &["200", "401", "408", "500", "503"],
+        ),
+        (
+            "/api/v1/partner/webhook-endpoints/{endpoint_id}",
+            "delete",
+            &["200", "401", "404", "408", "500", "503"],
+        ),
+        (
+            "/api/v1/partner/webhook-endpoints/{endpoint_id}/rotate-secret",
+            "post",
+            &["200", "401", "404", "408", "500", "503"],
+        ),
+        (
+            "/api/v1/partner/webhook-deliveries",
+            "get",
+            &["200", "401", "408", "422", "500", "503"],
+        ),
+        (
+            "/api/v1/partner/webhook-deliveries/{delivery_id}/retry",
+            "post",
+            &["202", "401", "404", "408", "409", "500", "503"],
+        ),
         ("/health/live", "get", &["200"]),
         ("/health/ready", "get", &["200", "503"]),
         ("/metrics", "get", &["200"]),
     ];
-    for (path, method, statuses) in documented {
+    for &(path, method, statuses) in documented {
         let responses = spec["paths"][path][method]["responses"]
             .as_object()
             .unwrap();
@@ -186,6 +223,32 @@ async fn the_document_lists_every_endpoint_with_its_answers() {
     assert_eq!(profile["security"], json!([{"bearer_auth": []}]));
     let profile_401 = resolve(&spec, &profile["responses"]["401"]);
     assert!(profile_401["headers"]["WWW-Authenticate"].is_object());
+    // A partner's webhooks need its key, and say so in a 401.
+    for (path, method) in [
+        ("/api/v1/partner/webhook-endpoints", "post"),
+        ("/api/v1/partner/webhook-endpoints", "get"),
+        ("/api/v1/partner/webhook-endpoints/{endpoint_id}", "delete"),
+        (
+            "/api/v1/partner/webhook-endpoints/{endpoint_id}/rotate-secret",
+            "post",
+        ),
+        ("/api/v1/partner/webhook-deliveries", "get"),
+        (
+            "/api/v1/partner/webhook-deliveries/{delivery_id}/retry",
+            "post",
+        ),
+    ] {
+        let operation = &spec["paths"][path][method];
+        assert_eq!(
+            operation["security"],
+            json!([{"api_key": []}]),
+            "{method} {path}"
+        );
+        assert!(
+            operation["responses"]["401"]["headers"]["WWW-Authenticate"].is_object(),
+            "{method} {path}"
+        );
+    }
     let login = &spec["paths"][LOGIN]["post"]["responses"];
     assert!(login["401"]["headers"]["WWW-Authenticate"].is_object());
     assert!(login["429"]["headers"]["Retry-After"].is_object());
