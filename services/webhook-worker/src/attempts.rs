@@ -26,7 +26,7 @@ use crate::{
     recorder::{Record, Recorder, Verdict},
     retries::Retries,
     sender::{Attempted, ErrorClass, Outgoing, Sender},
-    store::{self, Target},
+    store::{self, Read, Target},
 };
 
 pub struct Attempts {
@@ -63,21 +63,13 @@ impl Attempts {
     async fn attempt(&self, delivery_id: Uuid, attempt: u32) -> Result<(), Failure> {
         let number =
             i32::try_from(attempt).map_err(|_| Failure::Poison("attempt number out of range"))?;
-        let Some(target) = store::target(&self.db, delivery_id).await? else {
-            return Err(Failure::Poison("unknown webhook delivery"));
-        };
-        if target.is_done_with(number) {
-            tracing::debug!(
-                status = target.status,
-                attempts = target.attempts,
-                "attempt already made: a duplicate"
-            );
+        let Some(target) = self.target(delivery_id, number).await? else {
             return Ok(());
-        }
+        };
         let attempted = if target.endpoint_gone {
             Attempted::not_made(ErrorClass::EndpointDisabled)
         } else {
-            self.send(delivery_id, &target)?.await
+            self.send(delivery_id, &target).await?
         };
         let verdict = match (attempted.error, self.retries.after(attempt)) {
             (None, _) => Verdict::Delivered,
@@ -105,25 +97,43 @@ impl Attempts {
         Ok(())
     }
 
-    /// The signed POST of this attempt, ready to go.
-    fn send<'a>(
-        &'a self,
-        delivery_id: Uuid,
-        target: &'a Target,
-    ) -> Result<impl std::future::Future<Output = Attempted> + 'a, Failure> {
+    /// The delivery and its endpoint, unless attempt `number` has nothing
+    /// left to do (a duplicate). What looks like a duplicate is read again
+    /// once any writer is done with it: a manual retry sets a failed
+    /// delivery back to `pending` in a transaction that commits only after
+    /// its attempt is published, so that attempt may arrive first.
+    async fn target(&self, delivery_id: Uuid, number: i32) -> Result<Option<Target>, Failure> {
+        let mut read = Read::Plain;
+        loop {
+            let Some(target) = store::target(&self.db, delivery_id, read).await? else {
+                return Err(Failure::Poison("unknown webhook delivery"));
+            };
+            if !target.is_done_with(number) {
+                return Ok(Some(target));
+            }
+            if read == Read::AfterWriters {
+                tracing::debug!(
+                    status = target.status,
+                    attempts = target.attempts,
+                    "attempt already made: a duplicate"
+                );
+                return Ok(None);
+            }
+            read = Read::AfterWriters;
+        }
+    }
+
+    /// Signs and POSTs this attempt.
+    async fn send(&self, delivery_id: Uuid, target: &Target) -> Result<Attempted, Failure> {
         let secrets = self.secrets(target)?;
-        let body = body_of(&target.payload);
-        Ok(async move {
-            let webhook_id = message_id(delivery_id);
-            self.sender
-                .send(Outgoing {
-                    url: &target.url,
-                    webhook_id: &webhook_id,
-                    secrets: &secrets,
-                    body,
-                })
-                .await
-        })
+        let webhook_id = message_id(delivery_id);
+        let outgoing = Outgoing {
+            url: &target.url,
+            webhook_id: &webhook_id,
+            secrets: &secrets,
+            body: body_of(&target.payload),
+        };
+        Ok(self.sender.send(outgoing).await)
     }
 
     /// The endpoint's secret, and its previous one while that has not

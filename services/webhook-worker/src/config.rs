@@ -53,6 +53,13 @@ impl WebhookConfig {
             allow_private_targets: vars.parse_or("WEBHOOK_ALLOW_PRIVATE_TARGETS", false)?,
             https_only: common.app_env.is_production(),
         };
+        if delivery.allow_private_targets && common.app_env.is_production() {
+            // An SSRF hole by configuration: refused, not warned about.
+            return Err(ConfigError::new(
+                "WEBHOOK_ALLOW_PRIVATE_TARGETS",
+                "must not be true with APP_ENV=production (it is for development and tests)",
+            ));
+        }
         Ok(Self {
             consumer: ConsumerConfig::from_vars(
                 &vars,
@@ -131,5 +138,15 @@ mod tests {
         ])
         .expect("production config");
         assert!(production.delivery.https_only);
+        let refused = config(&[
+            ("APP_ENV", "production"),
+            (
+                "PHI_ENCRYPTION_KEY",
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            ),
+            ("JWT_SECRET", "a-secret-long-enough-for-production-use-0123"),
+            ("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true"),
+        ]);
+        assert_eq!(refused.err(), Some("WEBHOOK_ALLOW_PRIVATE_TARGETS"));
     }
 }

@@ -89,16 +89,29 @@ impl Target {
     }
 }
 
+/// How [`target`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// As committed now.
+    Plain,
+    /// After any transaction writing the delivery has ended (a manual
+    /// retry holds it `FOR UPDATE` from its check until after its publish).
+    AfterWriters,
+}
+
 #[tracing::instrument(skip_all)]
-pub async fn target(db: &PgPool, delivery_id: Uuid) -> sqlx::Result<Option<Target>> {
-    sqlx::query_as(
-        "SELECT d.endpoint_id, d.status, d.attempts, d.payload, e.url, e.secret,
+pub async fn target(db: &PgPool, delivery_id: Uuid, read: Read) -> sqlx::Result<Option<Target>> {
+    const SELECT: &str = "SELECT d.endpoint_id, d.status, d.attempts, d.payload, e.url, e.secret,
                 e.previous_secret, e.previous_secret_expires_at,
                 (e.disabled_at IS NOT NULL OR e.deleted_at IS NOT NULL) AS endpoint_gone
          FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
-         WHERE d.id = $1",
-    )
-    .bind(delivery_id)
-    .fetch_optional(db)
-    .await
+         WHERE d.id = $1";
+    let query = match read {
+        Read::Plain => SELECT.to_owned(),
+        Read::AfterWriters => format!("{SELECT} FOR KEY SHARE OF d"),
+    };
+    sqlx::query_as(&query)
+        .bind(delivery_id)
+        .fetch_optional(db)
+        .await
 }
