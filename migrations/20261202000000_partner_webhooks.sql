@@ -3,7 +3,13 @@
 -- their deliveries and every attempt.
 
 ALTER TABLE registration_requests ADD COLUMN settled_at TIMESTAMPTZ;
+-- The backfill leaves updated_at as it was (the status URL shows it).
+-- The backfill changes no status: nobody is notified either.
+ALTER TABLE registration_requests DISABLE TRIGGER registration_requests_updated_at;
+ALTER TABLE registration_requests DISABLE TRIGGER registration_requests_notify;
 UPDATE registration_requests SET settled_at = updated_at WHERE status <> 'pending';
+ALTER TABLE registration_requests ENABLE TRIGGER registration_requests_updated_at;
+ALTER TABLE registration_requests ENABLE TRIGGER registration_requests_notify;
 
 CREATE FUNCTION set_settled_at() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -57,7 +63,9 @@ CREATE TABLE webhook_deliveries (
     failed_at     TIMESTAMPTZ,
     UNIQUE (event_id, endpoint_id)
 );
-CREATE INDEX webhook_deliveries_partner_status ON webhook_deliveries (partner_id, status, created_at DESC);
+-- The partner's listing, newest first, with and without a status filter.
+CREATE INDEX webhook_deliveries_partner_newest ON webhook_deliveries (partner_id, created_at DESC, id DESC);
+CREATE INDEX webhook_deliveries_partner_status ON webhook_deliveries (partner_id, status, created_at DESC, id DESC);
 
 -- Every attempt: when, the HTTP status (NULL when none came back), how
 -- long it took, and a short error class. Never the body.

@@ -47,6 +47,11 @@ pub enum Action {
     AdminWebhookDelete,
     AdminWebhookRotate,
     AdminWebhookRetry,
+    /// A batch submitted again with its Idempotency-Key: the first answer
+    /// given again (the batch's id as the request id).
+    RegistrationBatchReplay,
+    /// A partner read one of its batches (the batch's id as the request id).
+    RegistrationBatchRead,
 }
 
 impl Action {
@@ -80,6 +85,8 @@ impl Action {
             Self::AdminWebhookDelete => "admin_webhook_delete",
             Self::AdminWebhookRotate => "admin_webhook_rotate",
             Self::AdminWebhookRetry => "admin_webhook_retry",
+            Self::RegistrationBatchReplay => "registration_batch_replay",
+            Self::RegistrationBatchRead => "registration_batch_read",
         }
     }
 }

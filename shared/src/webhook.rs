@@ -67,7 +67,13 @@ impl Secret {
     ) -> Result<Self, CryptoError> {
         let bytes = keyring.open(sealed, &context(endpoint_id))?;
         let text = String::from_utf8(bytes).map_err(|_| CryptoError::Malformed)?;
-        Ok(Self(SecretString::from(text)))
+        let secret = Self(SecretString::from(text));
+        // Fails closed: a secret that is not `whsec_` and base64 of at
+        // least 24 bytes never signs (it would sign with an empty key).
+        if secret.key().len() < 24 || !secret.expose().starts_with(SECRET_PREFIX) {
+            return Err(CryptoError::Malformed);
+        }
+        Ok(secret)
     }
 
     /// The HMAC key: the base64 after the prefix, decoded.
@@ -128,8 +134,24 @@ pub struct PayloadData {
     pub patient_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errors: Option<crate::validation::FieldErrors>,
+    /// The batch a registration came in (its own outcomes and
+    /// `batch.completed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_id: Option<Uuid>,
+    /// `batch.completed`: how its items ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counts: Option<BatchCounts>,
+}
+
+/// How the items of a settled batch ended: `total` items, of which
+/// `invalid` were answered inline and the rest settled as counted.
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct BatchCounts {
+    pub total: u32,
+    pub completed: u32,
+    pub rejected: u32,
+    pub failed: u32,
+    pub invalid: u32,
 }
 
 #[cfg(test)]

@@ -163,6 +163,21 @@ async fn rotating_the_phi_key_keeps_old_values_readable_and_reseal_moves_them() 
     let mut stack = Stack::start().await;
     let (body, secrets) = marked_example();
     let (patient_id, _) = registered(&stack, &body).await;
+    // A webhook endpoint whose secret is sealed under the old key.
+    let (partner_key, _) = e2e::partner::create_partner(&stack, "Rotating").await;
+    let created: serde_json::Value = stack
+        .http
+        .post(format!("{}/api/v1/partner/webhook-endpoints", stack.base_url))
+        .header("x-api-key", &partner_key)
+        .json(&json!({"url": "http://127.0.0.1:9/hooks", "event_types": ["registration.completed"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let webhook_secret = created["data"]["secret"].as_str().unwrap().to_owned();
+    let endpoint_id: uuid::Uuid = created["data"]["id"].as_str().unwrap().parse().unwrap();
 
     let rotated = [
         ("PHI_ENCRYPTION_KEY", NEW_KEY.to_owned()),
@@ -206,6 +221,23 @@ async fn rotating_the_phi_key_keeps_old_values_readable_and_reseal_moves_them() 
     .await
     .unwrap();
     assert_eq!(kids, vec![Some("k2".to_owned())]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("re-sealed 1 webhook endpoint secret"));
+    // The endpoint's secret is under the new key now, and still the same.
+    let sealed: sqlx::types::Json<shared::crypto::Sealed> =
+        sqlx::query_scalar("SELECT secret FROM webhook_endpoints WHERE id = $1")
+            .bind(endpoint_id)
+            .fetch_one(&stack.db)
+            .await
+            .unwrap();
+    assert_eq!(sealed.0.kid, "k2");
+    let new_keyring = {
+        let vars: std::collections::HashMap<&str, &str> =
+            rotated.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        shared::crypto::Keyring::from_vars(&shared::config::Vars(&vars), shared::config::AppEnv::Test)
+            .unwrap()
+    };
+    let opened = shared::webhook::Secret::open(&new_keyring, &sealed.0, endpoint_id).unwrap();
+    assert_eq!(opened.expose(), webhook_secret);
     assert!(String::from_utf8_lossy(&reseal().await.stdout).contains("re-sealed 0 patient"));
     let mut after = profile(&stack, &patient_id, Some(&token)).await.1;
     let mut before = before;

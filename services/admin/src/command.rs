@@ -148,6 +148,11 @@ impl Command {
             Self::ResealPhi => {
                 let count = reseal::reseal_patients(db, &config.keyring).await?;
                 writeln!(report, "re-sealed {count} patient(s) under the current key")?;
+                let count = reseal::reseal_webhook_secrets(db, &config.keyring).await?;
+                writeln!(
+                    report,
+                    "re-sealed {count} webhook endpoint secret(s) under the current key"
+                )?;
             }
         }
         Ok(Done { outcome, report })

@@ -55,3 +55,36 @@ pub async fn reseal_patients(db: &PgPool, keyring: &Keyring) -> anyhow::Result<u
     }
     Ok(touched)
 }
+
+/// Re-seals webhook endpoint secrets (and a rotation's previous secret)
+/// sealed under a retired key, bound as before to their endpoint's id;
+/// returns how many endpoints were touched. Without it, retiring the old
+/// key would leave every endpoint's secret unopenable.
+pub async fn reseal_webhook_secrets(db: &PgPool, keyring: &Keyring) -> anyhow::Result<u64> {
+    let rows: Vec<(Uuid, Json<Sealed>, Option<Json<Sealed>>)> =
+        sqlx::query_as("SELECT id, secret, previous_secret FROM webhook_endpoints")
+            .fetch_all(db)
+            .await?;
+    let mut touched = 0;
+    for (id, Json(secret), previous) in rows {
+        let previous = previous.map(|Json(p)| p);
+        if keyring.is_current(&secret) && previous.as_ref().is_none_or(|p| keyring.is_current(p)) {
+            continue;
+        }
+        let context = format!("webhook-secret:{id}");
+        let reseal = |sealed: &Sealed| -> anyhow::Result<Sealed> {
+            let plain = keyring.open(sealed, context.as_bytes())?;
+            Ok(keyring.seal(&plain, context.as_bytes()))
+        };
+        let fresh = reseal(&secret)?;
+        let fresh_previous = previous.as_ref().map(reseal).transpose()?;
+        sqlx::query("UPDATE webhook_endpoints SET secret = $2, previous_secret = $3 WHERE id = $1")
+            .bind(id)
+            .bind(Json(fresh))
+            .bind(fresh_previous.map(Json))
+            .execute(db)
+            .await?;
+        touched += 1;
+    }
+    Ok(touched)
+}

@@ -79,6 +79,34 @@ impl<K: Hash + Eq + Copy> RateLimiter<K> {
         Ok(())
     }
 
+    /// Takes `n` tokens for `key` at once, or none: `Err(retry_after)`
+    /// when fewer are left (a registration batch counts as its items).
+    /// More than the limit itself is never let through.
+    pub fn check_n(&self, key: K, n: usize, now: Instant) -> Result<(), Duration> {
+        if n == 0 {
+            return Ok(());
+        }
+        let wanted = n as f64;
+        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        if !buckets.contains_key(&key) && buckets.len() >= self.max_keys {
+            return Err(SWEEP_EVERY);
+        }
+        let bucket = buckets.entry(key).or_insert(Bucket {
+            tokens: self.capacity,
+            at: now,
+        });
+        let tokens = self.refilled(*bucket, now);
+        *bucket = Bucket { tokens, at: now };
+        if tokens < wanted {
+            let wait = (wanted.min(self.capacity) - tokens).max(0.0) / self.rate;
+            return Err(Duration::try_from_secs_f64(wait)
+                .unwrap_or(SWEEP_EVERY)
+                .max(Duration::from_millis(1)));
+        }
+        bucket.tokens = tokens - wanted;
+        Ok(())
+    }
+
     fn refilled(&self, bucket: Bucket, now: Instant) -> f64 {
         let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
         (bucket.tokens + elapsed * self.rate).min(self.capacity)
@@ -143,6 +171,21 @@ mod tests {
         assert!(limiter.check("other", t0).is_ok());
         assert!(limiter.check("k", t0 + Duration::from_secs(30)).is_ok());
         assert!(limiter.check("k", t0 + Duration::from_secs(31)).is_err());
+    }
+
+    #[test]
+    fn a_batch_takes_all_its_tokens_or_none() {
+        let limiter = RateLimiter::new(10, Duration::from_secs(10));
+        let now = Instant::now();
+        assert_eq!(limiter.check_n(1, 7, now), Ok(()));
+        let wait = limiter.check_n(1, 4, now).expect_err("only 3 left");
+        assert!(wait > Duration::from_millis(900) && wait <= Duration::from_secs(1));
+        assert_eq!(limiter.check_n(1, 3, now), Ok(()));
+        assert!(limiter.check(1, now).is_err());
+        assert_eq!(limiter.check_n(1, 0, now), Ok(()));
+        let later = now + Duration::from_secs(10);
+        assert!(limiter.check_n(1, 11, later).is_err(), "more than the limit");
+        assert_eq!(limiter.check_n(1, 10, later), Ok(()));
     }
 
     #[test]

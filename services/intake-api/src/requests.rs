@@ -9,16 +9,31 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Marks a request the broker never confirmed as failed, so it is never
-/// left looking pending. A worker that still sees its message skips it.
+/// left looking pending. A worker that still sees its message skips it
+/// (and republishes this outcome). A partner's request gets its
+/// `registration.failed` through the outbox (the broker is down now; the
+/// relay sends it once it is back), so its webhook never depends on which
+/// side noticed.
 pub async fn mark_not_accepted(db: &PgPool, id: Uuid) -> sqlx::Result<()> {
-    sqlx::query(
+    let mut tx = db.begin().await?;
+    let partner: Option<Option<Uuid>> = sqlx::query_scalar(
         "UPDATE registration_requests SET status = 'failed', failure_reason = 'not accepted: broker unavailable' \
-         WHERE id = $1 AND status = 'pending'",
+         WHERE id = $1 AND status = 'pending' RETURNING partner_id",
     )
     .bind(id)
-    .execute(db)
-    .await
-    .map(drop)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(Some(_)) = partner {
+        let event = shared::messages::OutcomeEvent::Failed(shared::messages::RegistrationSettledV1 {
+            event_id: id,
+            request_id: id,
+            patient_id: None,
+            errors: None,
+            occurred_at: chrono::Utc::now(),
+        });
+        crate::outbox::stage(&mut tx, &event.into()).await?;
+    }
+    tx.commit().await
 }
 
 /// Where a registration request is: `pending` until a worker has handled

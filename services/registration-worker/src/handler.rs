@@ -49,9 +49,18 @@ impl Handler for Registrar {
             }
             // Settled: its partner hears of it (a settle that raced this one
             // publishes its own outcome; the webhook worker keeps one).
-            if let Ok(store::RequestState::Failed) = store::request_state(&self.db, id).await {
-                if let Err(e) = self.publish_outcome(id, &Settled::Failed).await {
-                    tracing::warn!(error = ?e, "could not publish the failed outcome; will retry");
+            match store::existing_state(&self.db, id).await {
+                Ok(Some(RequestState::Failed)) => {
+                    if let Err(e) = self.publish_outcome(id, &Settled::Failed).await {
+                        tracing::warn!(error = ?e, "could not publish the failed outcome; will retry");
+                        return Outcome::Retry;
+                    }
+                }
+                // No such request (the message named none), or another
+                // settle won: that one published its own outcome.
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read the request's state; will retry");
                     return Outcome::Retry;
                 }
             }

@@ -55,6 +55,18 @@ pub async fn request_state(db: &PgPool, id: Uuid) -> sqlx::Result<RequestState> 
     Ok(RequestState::from_row(row))
 }
 
+/// Where a request stands, without making a row for an unknown one (the
+/// dead-letter path, where the message may name no real request).
+pub async fn existing_state(db: &PgPool, id: Uuid) -> sqlx::Result<Option<RequestState>> {
+    let row: Option<StateRow> = sqlx::query_as(
+        "SELECT status, patient_id, errors FROM registration_requests WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(RequestState::from_row))
+}
+
 impl RequestState {
     fn from_row((status, patient_id, errors): StateRow) -> Self {
         match (status.as_str(), patient_id) {

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use shared::{
-    broker::topology::WEBHOOK_ATTEMPTS_QUEUE,
+    broker::{topology::WEBHOOK_ATTEMPTS_QUEUE, Outcome},
     crypto::Keyring,
     messages::{WebhookAttempt, WebhookAttemptV1},
     metrics::metrics,
@@ -48,6 +48,28 @@ impl Handler for Attempts {
             attempt,
         }) = *message;
         self.attempt(delivery_id, attempt).await
+    }
+
+    /// An attempt that can never be made (its endpoint's secret does not
+    /// open, an unknown delivery, or too many deliveries of the message):
+    /// its delivery is failed and the reason recorded, so it is listed as
+    /// failed (and can be retried by hand once mended) rather than left
+    /// `pending` for ever. The message is kept until that is written.
+    async fn dead_letter(&self, delivery_id: Option<Uuid>, reason: &'static str) -> Outcome {
+        let Some(delivery_id) = delivery_id else {
+            return Outcome::DeadLetter;
+        };
+        match store::fail_undeliverable(&self.db, delivery_id).await {
+            Ok(()) => {
+                tracing::warn!(%delivery_id, reason, "webhook delivery failed: undeliverable");
+                metrics().webhook_outcome("failed");
+                Outcome::DeadLetter
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not record the failed delivery; will retry");
+                Outcome::Retry
+            }
+        }
     }
 
     /// Twin messages of one delivery take turns in this process, so the

@@ -6,12 +6,16 @@
 //! yet attempted, so that a crash between the insert and the publish loses
 //! nothing; a duplicate first attempt is recognised by the attempts
 //! handler.
+//!
+//! An outcome of a registration that came in a batch also carries the
+//! batch's id; when it settles the batch's last pending item, the batch's
+//! own `batch.completed` is fanned out too (event id: the batch's id).
 
 use futures_util::future::try_join_all;
 use shared::{
     broker::{topology::WEBHOOK_EVENTS_QUEUE, Broker},
     messages::{OutcomeEvent, WebhookAttempt, WebhookAttemptV1},
-    webhook::{Payload, PayloadData},
+    webhook::{BatchCounts, Payload, PayloadData},
     worker::{Failure, Handler},
 };
 use sqlx::PgPool;
@@ -30,14 +34,26 @@ impl Handler for Fanout {
 
     async fn handle(&self, event: &OutcomeEvent) -> Result<(), Failure> {
         let kind = event.webhook_type();
-        let Some(partner_id) = store::partner_of(&self.db, event).await? else {
+        let Some(origin) = store::origin_of(&self.db, event).await? else {
             tracing::debug!(kind, "not submitted by a partner: no webhook");
             return Ok(());
         };
+        let partner_id = origin.partner_id;
         let event_id = event.event_id();
-        let created =
-            store::create_deliveries(&self.db, partner_id, event_id, &payload_of(event)).await?;
-        let unattempted = store::unattempted(&self.db, event_id).await?;
+        let mut payload = payload_of(event);
+        payload.data.batch_id = origin.batch_id;
+        let mut created =
+            store::create_deliveries(&self.db, partner_id, event_id, &payload).await?;
+        let mut events = vec![event_id];
+        if let Some(batch_id) = origin.batch_id.filter(|_| settles(event)) {
+            if let Some(counts) = store::settled_batch(&self.db, batch_id).await? {
+                let completed = batch_completed(batch_id, counts, chrono::Utc::now());
+                created +=
+                    store::create_deliveries(&self.db, partner_id, batch_id, &completed).await?;
+                events.push(batch_id);
+            }
+        }
+        let unattempted = store::unattempted(&self.db, &events).await?;
         try_join_all(unattempted.iter().map(|&delivery_id| async move {
             let first = WebhookAttempt::V1(WebhookAttemptV1 {
                 delivery_id,
@@ -62,6 +78,32 @@ impl Handler for Fanout {
     }
 }
 
+/// Whether the event settles its registration (so it may be its batch's last).
+fn settles(event: &OutcomeEvent) -> bool {
+    !matches!(event, OutcomeEvent::EmailVerified(_))
+}
+
+/// `batch.completed`: every item of the batch has settled (or was answered
+/// inline); its event id is the batch's id, so it is made once per endpoint.
+pub fn batch_completed(
+    batch_id: Uuid,
+    counts: BatchCounts,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Payload {
+    Payload {
+        kind: "batch.completed".to_owned(),
+        timestamp: at,
+        data: PayloadData {
+            request_id: None,
+            status: "completed".to_owned(),
+            patient_id: None,
+            errors: None,
+            batch_id: Some(batch_id),
+            counts: Some(counts),
+        },
+    }
+}
+
 /// What partners are told: ids, the status and a rejection's field errors.
 pub fn payload_of(event: &OutcomeEvent) -> Payload {
     let (status, settled) = match event {
@@ -78,6 +120,7 @@ pub fn payload_of(event: &OutcomeEvent) -> Payload {
                     patient_id: Some(e.patient_id),
                     errors: None,
                     batch_id: None,
+                    counts: None,
                 },
             }
         }
@@ -91,6 +134,7 @@ pub fn payload_of(event: &OutcomeEvent) -> Payload {
             patient_id: settled.patient_id,
             errors: settled.errors.clone(),
             batch_id: None,
+            counts: None,
         },
     }
 }
@@ -150,5 +194,25 @@ mod tests {
             let got = serde_json::to_value(payload_of(&event)).unwrap_or_default();
             assert_eq!(got, want, "{}", event.webhook_type());
         }
+    }
+
+    #[test]
+    fn a_settled_batch_is_told_with_its_counts() {
+        let batch = Uuid::from_u128(9);
+        let counts = BatchCounts {
+            total: 500,
+            completed: 470,
+            rejected: 8,
+            failed: 2,
+            invalid: 20,
+        };
+        let payload = batch_completed(batch, counts, DateTime::<Utc>::UNIX_EPOCH);
+        assert_eq!(
+            serde_json::to_value(payload).unwrap_or_default(),
+            json!({"type": "batch.completed", "timestamp": "1970-01-01T00:00:00Z",
+                   "data": {"status": "completed", "batch_id": batch,
+                            "counts": {"total": 500, "completed": 470, "rejected": 8,
+                                       "failed": 2, "invalid": 20}}})
+        );
     }
 }

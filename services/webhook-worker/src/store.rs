@@ -1,32 +1,91 @@
 //! What the webhook worker reads and writes in Postgres, besides the
 //! attempts' results (see [`crate::recorder`]): who submitted a request,
-//! a partner's deliveries of an event, and what one attempt needs.
+//! whether a batch has settled, a partner's deliveries of an event, and
+//! what one attempt needs.
 
 use chrono::{DateTime, Utc};
-use shared::{crypto::Sealed, messages::OutcomeEvent, webhook::Payload};
+use shared::{
+    crypto::Sealed,
+    messages::OutcomeEvent,
+    webhook::{BatchCounts, Payload},
+};
 use sqlx::{types::Json, PgPool};
 use uuid::Uuid;
 
-/// The partner that submitted the registration an event is about: `None`
-/// for a patient who registered on their own.
+/// Who an event is for: the partner that submitted the registration, and
+/// the batch it came in, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    pub partner_id: Uuid,
+    pub batch_id: Option<Uuid>,
+}
+
+/// Where the registration an event is about came from: `None` for a
+/// patient who registered on their own.
 #[tracing::instrument(skip_all)]
-pub async fn partner_of(db: &PgPool, event: &OutcomeEvent) -> sqlx::Result<Option<Uuid>> {
-    let partner: Option<Option<Uuid>> = match (event, event.request_id()) {
+pub async fn origin_of(db: &PgPool, event: &OutcomeEvent) -> sqlx::Result<Option<Origin>> {
+    const SELECT: &str = "SELECT partner_id, batch_id FROM registration_requests";
+    let row: Option<(Option<Uuid>, Option<Uuid>)> = match (event, event.request_id()) {
         (_, Some(request_id)) => {
-            sqlx::query_scalar("SELECT partner_id FROM registration_requests WHERE id = $1")
+            sqlx::query_as(&format!("{SELECT} WHERE id = $1"))
                 .bind(request_id)
                 .fetch_optional(db)
                 .await?
         }
         (OutcomeEvent::EmailVerified(e), None) => {
-            sqlx::query_scalar("SELECT partner_id FROM registration_requests WHERE patient_id = $1")
+            sqlx::query_as(&format!("{SELECT} WHERE patient_id = $1"))
                 .bind(e.patient_id)
                 .fetch_optional(db)
                 .await?
         }
         _ => None,
     };
-    Ok(partner.flatten())
+    Ok(row.and_then(|(partner, batch_id)| {
+        partner.map(|partner_id| Origin {
+            partner_id,
+            batch_id,
+        })
+    }))
+}
+
+/// How a batch's items ended, once none is pending: `None` while one is.
+/// Whoever handles the outcome of a batch's last pending item sees `Some`
+/// (its own request settled before its outcome was published); two last
+/// items settling at once may both see it, and the deliveries' unique
+/// (event, endpoint) keeps one `batch.completed` each.
+#[tracing::instrument(skip_all, fields(%batch_id))]
+pub async fn settled_batch(db: &PgPool, batch_id: Uuid) -> sqlx::Result<Option<BatchCounts>> {
+    // A probe of the partial index of pending batch items, not a scan.
+    let pending: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM registration_requests \
+                        WHERE batch_id = $1 AND status = 'pending')",
+    )
+    .bind(batch_id)
+    .fetch_one(db)
+    .await?;
+    if pending {
+        return Ok(None);
+    }
+    let (total, completed, rejected, failed, invalid): (i64, i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), \
+                count(*) FILTER (WHERE r.status = 'completed'), \
+                count(*) FILTER (WHERE r.status = 'rejected'), \
+                count(*) FILTER (WHERE r.status = 'failed'), \
+                count(*) FILTER (WHERE i.request_id IS NULL) \
+         FROM registration_batch_items i LEFT JOIN registration_requests r ON r.id = i.request_id \
+         WHERE i.batch_id = $1",
+    )
+    .bind(batch_id)
+    .fetch_one(db)
+    .await?;
+    let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
+    Ok(Some(BatchCounts {
+        total: count(total),
+        completed: count(completed),
+        rejected: count(rejected),
+        failed: count(failed),
+        invalid: count(invalid),
+    }))
 }
 
 /// One delivery per live endpoint of the partner subscribed to the
@@ -55,13 +114,14 @@ pub async fn create_deliveries(
     Ok(created.rows_affected())
 }
 
-/// The event's deliveries not attempted yet: the first attempt of each
+/// The events' deliveries not attempted yet: the first attempt of each
 /// is (re)published.
-pub async fn unattempted(db: &PgPool, event_id: Uuid) -> sqlx::Result<Vec<Uuid>> {
+pub async fn unattempted(db: &PgPool, event_ids: &[Uuid]) -> sqlx::Result<Vec<Uuid>> {
     sqlx::query_scalar(
-        "SELECT id FROM webhook_deliveries WHERE event_id = $1 AND status = 'pending' AND attempts = 0",
+        "SELECT id FROM webhook_deliveries \
+         WHERE event_id = ANY($1) AND status = 'pending' AND attempts = 0",
     )
-    .bind(event_id)
+    .bind(event_ids)
     .fetch_all(db)
     .await
 }
@@ -114,4 +174,22 @@ pub async fn target(db: &PgPool, delivery_id: Uuid, read: Read) -> sqlx::Result<
         .bind(delivery_id)
         .fetch_optional(db)
         .await
+}
+
+/// Fails a delivery whose attempt was dead-lettered, with an attempt row
+/// that says why (error class `undeliverable`); a delivery already settled
+/// is left as it is.
+pub async fn fail_undeliverable(db: &PgPool, delivery_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "WITH failed AS ( \
+             UPDATE webhook_deliveries SET status = 'failed', failed_at = now(), \
+                 attempts = attempts + 1, last_attempt_at = now() \
+             WHERE id = $1 AND status = 'pending' RETURNING id, attempts) \
+         INSERT INTO webhook_attempts (delivery_id, attempt, status_code, latency_ms, error) \
+         SELECT id, attempts, NULL, 0, 'undeliverable' FROM failed",
+    )
+    .bind(delivery_id)
+    .execute(db)
+    .await
+    .map(drop)
 }

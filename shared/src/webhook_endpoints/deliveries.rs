@@ -156,6 +156,8 @@ pub enum Retried {
     NotFound,
     /// Only a failed delivery is retried by hand.
     NotFailed(DeliveryStatus),
+    /// Its endpoint was deleted or disabled: the attempt would fail at once.
+    EndpointGone,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -181,18 +183,20 @@ pub async fn retry(
     delivery_id: Uuid,
 ) -> Result<Retried, RetryError> {
     let mut tx = db.begin().await?;
-    let found: Option<(String, i32)> = sqlx::query_as(
-        "SELECT status, attempts FROM webhook_deliveries \
-         WHERE id = $1 AND ($2::uuid IS NULL OR partner_id = $2) FOR UPDATE",
+    let found: Option<(String, i32, bool)> = sqlx::query_as(
+        "SELECT d.status, d.attempts, e.deleted_at IS NOT NULL OR e.disabled_at IS NOT NULL \
+         FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+         WHERE d.id = $1 AND ($2::uuid IS NULL OR d.partner_id = $2) FOR UPDATE OF d",
     )
     .bind(delivery_id)
     .bind(scope.partner())
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((status, attempts)) = found else {
+    let Some((status, attempts, endpoint_gone)) = found else {
         return Ok(Retried::NotFound);
     };
     match DeliveryStatus::parse(&status) {
+        Some(DeliveryStatus::Failed) if endpoint_gone => return Ok(Retried::EndpointGone),
         Some(DeliveryStatus::Failed) => {}
         Some(other) => return Ok(Retried::NotFailed(other)),
         None => {

@@ -65,6 +65,10 @@ impl WebhookCommand {
                             done("success", format!("retry scheduled: attempt {attempt}"))
                         }
                         Retried::NotFound => done("not_found", "no such delivery".into()),
+                        Retried::EndpointGone => done(
+                            "endpoint_gone",
+                            "its endpoint was deleted or disabled: nothing to retry to".into(),
+                        ),
                         Retried::NotFailed(status) => done(
                             "not_failed",
                             format!(

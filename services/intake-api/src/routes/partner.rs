@@ -1,7 +1,7 @@
 //! `GET /api/v1/partner/registrations`: a partner's own registrations,
 //! newest first, a page at a time.
 
-use axum::extract::{Query, State};
+use axum::extract::{rejection::QueryRejection, Query, State};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -86,8 +86,24 @@ struct Filters {
 impl ListQuery {
     /// Every bad parameter at once, each under its own name.
     fn validate(self) -> Result<Filters, FieldErrors> {
+        // An empty value (`?cursor=`) is no value: the first page, say.
+        let given = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+        let Self {
+            status,
+            since,
+            until,
+            cursor,
+            limit,
+        } = self;
+        let (status, since, until, cursor, limit) = (
+            given(status),
+            given(since),
+            given(until),
+            given(cursor),
+            given(limit),
+        );
         let mut errors = FieldErrors::new();
-        let status = self.status.and_then(|s| {
+        let status = status.and_then(|s| {
             let found = STATUSES.iter().copied().find(|known| *known == s.trim());
             if found.is_none() {
                 errors.add(
@@ -109,16 +125,16 @@ impl ListQuery {
                 }
             })
         };
-        let since = instant("since", self.since);
-        let until = instant("until", self.until);
-        let after = self.cursor.and_then(|raw| {
+        let since = instant("since", since);
+        let until = instant("until", until);
+        let after = cursor.and_then(|raw| {
             let cursor = Cursor::decode(&raw);
             if cursor.is_none() {
                 errors.add("cursor", "Cursor is not one this API returned");
             }
             cursor
         });
-        let limit = match self.limit.map(|l| l.trim().parse::<i64>()) {
+        let limit = match limit.map(|l| l.trim().parse::<i64>()) {
             None => DEFAULT_LIMIT,
             Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
             Some(_) => {
@@ -259,8 +275,11 @@ pub async fn registrations(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
     Partner(partner): Partner,
-    Query(query): Query<ListQuery>,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Success<RegistrationPage>, ApiError> {
+    // A parameter given twice, say: the envelope, like every other refusal.
+    let Query(query) =
+        query.map_err(|e| ApiError::Validation(FieldErrors::single("query", e.body_text())))?;
     let filters = query.validate().map_err(ApiError::Validation)?;
     let client = client.to_string();
     state

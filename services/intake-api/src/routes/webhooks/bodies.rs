@@ -130,8 +130,9 @@ impl From<store::Endpoint> for WebhookEndpoint {
     }
 }
 
-/// A new endpoint, with its secret: shown here and nowhere else.
-#[derive(Debug, Serialize, ToSchema)]
+/// A new endpoint, with its secret: shown here and nowhere else (no
+/// `Debug`: it would print the secret).
+#[derive(Serialize, ToSchema)]
 pub struct CreatedWebhookEndpoint {
     pub id: Uuid,
     pub url: String,
@@ -150,8 +151,9 @@ pub struct WebhookEndpointList {
     pub endpoints: Vec<WebhookEndpoint>,
 }
 
-/// An endpoint's new secret, and until when the previous one still signs.
-#[derive(Debug, Serialize, ToSchema)]
+/// An endpoint's new secret, and until when the previous one still signs
+/// (no `Debug`: it would print the secret).
+#[derive(Serialize, ToSchema)]
 pub struct RotatedWebhookSecret {
     pub id: Uuid,
     #[schema(example = "whsec_3q2+7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")]

@@ -35,6 +35,8 @@ pub const RETRY_SCHEDULED: &str = "Retry scheduled";
 pub const STILL_PENDING: &str =
     "Only a failed delivery can be retried: this one is still pending and retried automatically";
 pub const ALREADY_DELIVERED: &str = "Only a failed delivery can be retried: this one was delivered";
+pub const ENDPOINT_GONE: &str =
+    "This delivery's endpoint was deleted or disabled: create the endpoint again, then retry";
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 200;
 
@@ -204,11 +206,13 @@ pub async fn list(
 
 /// Retry a failed delivery
 ///
-/// Sets a `failed` delivery back to `pending` and schedules one more
-/// attempt at once; further attempts follow the usual backoff. Only a
-/// failed delivery: a pending one is retried already, a delivered one is
-/// done (409). If RabbitMQ cannot take the attempt, 503, and the delivery
-/// stays `failed`.
+/// Sets a `failed` delivery back to `pending` and makes one more attempt
+/// at once, with the same `webhook-id`. If that attempt fails too, the
+/// delivery is `failed` again (its schedule was used up): retry it again
+/// once the receiver is mended. Only a failed delivery whose endpoint is
+/// still live: a pending one is retried already, a delivered one is done,
+/// one whose endpoint was deleted or disabled has nowhere to go (409). If
+/// RabbitMQ cannot take the attempt, 503, and the delivery stays `failed`.
 #[utoipa::path(
     post,
     path = "/api/v1/partner/webhook-deliveries/{delivery_id}/retry",
@@ -224,6 +228,7 @@ pub async fn list(
         (status = 409, description = "The delivery is not `failed`", body = ErrorBody, examples(
             ("Pending" = (value = json!(ApiError::Conflict(STILL_PENDING).body()))),
             ("Delivered" = (value = json!(ApiError::Conflict(ALREADY_DELIVERED).body()))),
+            ("Endpoint gone" = (value = json!(ApiError::Conflict(ENDPOINT_GONE).body()))),
         )),
         (status = 408, response = TimedOut),
         (status = 500, response = Internal),
@@ -248,6 +253,10 @@ pub async fn retry(
         Ok(Retried::NotFound) => {
             audit(&state, action, "not_found", client).await?;
             return Err(ApiError::NotFound(NOT_FOUND));
+        }
+        Ok(Retried::EndpointGone) => {
+            audit(&state, action, "endpoint_gone", client).await?;
+            return Ok(conflict(ENDPOINT_GONE));
         }
         Ok(Retried::NotFailed(status)) => {
             audit(&state, action, "not_failed", client).await?;
