@@ -16,11 +16,13 @@
 //! - `hostile`: connections that never finish, an unwritable audit trail;
 //! - `journey`: forgot and reset password, refresh, logout, change password;
 //! - `pages`: the email links' pages in Chromium;
-//! - `partner_reads`: status URLs per partner, contact expiry, the partner's listing.
+//! - `partner_reads`: status URLs per partner, contact expiry, the partner's listing;
+//! - `batches`: registration batches, answered item by item, replayed, completed.
 
 #![allow(clippy::unwrap_used)]
 
 mod accounts;
+mod batches;
 mod contract;
 mod docs;
 mod hostile;

@@ -167,9 +167,14 @@ async fn rotating_the_phi_key_keeps_old_values_readable_and_reseal_moves_them() 
     let (partner_key, _) = e2e::partner::create_partner(&stack, "Rotating").await;
     let created: serde_json::Value = stack
         .http
-        .post(format!("{}/api/v1/partner/webhook-endpoints", stack.base_url))
+        .post(format!(
+            "{}/api/v1/partner/webhook-endpoints",
+            stack.base_url
+        ))
         .header("x-api-key", &partner_key)
-        .json(&json!({"url": "http://127.0.0.1:9/hooks", "event_types": ["registration.completed"]}))
+        .json(
+            &json!({"url": "http://127.0.0.1:9/hooks", "event_types": ["registration.completed"]}),
+        )
         .send()
         .await
         .unwrap()
@@ -233,8 +238,11 @@ async fn rotating_the_phi_key_keeps_old_values_readable_and_reseal_moves_them() 
     let new_keyring = {
         let vars: std::collections::HashMap<&str, &str> =
             rotated.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        shared::crypto::Keyring::from_vars(&shared::config::Vars(&vars), shared::config::AppEnv::Test)
-            .unwrap()
+        shared::crypto::Keyring::from_vars(
+            &shared::config::Vars(&vars),
+            shared::config::AppEnv::Test,
+        )
+        .unwrap()
     };
     let opened = shared::webhook::Secret::open(&new_keyring, &sealed.0, endpoint_id).unwrap();
     assert_eq!(opened.expose(), webhook_secret);

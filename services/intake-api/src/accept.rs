@@ -48,11 +48,11 @@ impl FullQueue {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
-    fn is_full(&self) -> bool {
+    pub(crate) fn is_full(&self) -> bool {
         self.nanos_now() < self.until.load(Ordering::Relaxed)
     }
 
-    fn refused(&self) {
+    pub(crate) fn refused(&self) {
         let until = self
             .nanos_now()
             .saturating_add(u64::try_from(SHED_FOR.as_nanos()).unwrap_or(u64::MAX));

@@ -177,40 +177,40 @@ pub async fn complete(
     .map(drop)
 }
 
-const NOT_ACCEPTED: &str = "not accepted: broker unavailable";
-
-/// Marks requests the broker never confirmed as failed, so that none is
-/// left looking pending (a worker that still sees its message skips it).
-pub async fn fail_all(db: &PgPool, ids: &[Uuid]) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE registration_requests SET status = 'failed', failure_reason = $2 \
-         WHERE id = ANY($1) AND status = 'pending'",
-    )
-    .bind(ids)
-    .bind(NOT_ACCEPTED)
-    .execute(db)
-    .await
-    .map(drop)
+/// What becomes of a batch's key once its unconfirmed items are failed.
+pub enum KeyFate<'a> {
+    /// Part of the batch was confirmed: the batch is answered (202), and
+    /// replays get it.
+    Complete {
+        scope: &'a str,
+        key: &'a str,
+        claimed_at: DateTime<Utc>,
+        batch_id: Uuid,
+    },
+    /// Nothing was confirmed: the batch is refused (503), and the key is
+    /// free for a retry.
+    Release { scope: &'a str, key: &'a str },
 }
 
-/// Part of a batch was confirmed: the rest is marked failed, each with its
-/// `registration.failed` outcome staged in the outbox (its partner hears of
-/// it, and the batch can complete), and the key is completed, in one
-/// transaction. Returns the staged outcomes, to publish once committed.
-#[tracing::instrument(skip_all, fields(%batch_id, unconfirmed = ids.len()))]
+/// Marks the requests the broker did not confirm as failed (a worker that
+/// still sees one's message skips it and republishes this outcome), each
+/// with its `registration.failed` staged in the outbox, as a single
+/// registration's are: its partner hears of it whichever side noticed, and
+/// the batch can complete. The key is settled in the same transaction.
+/// Returns the staged outcomes, to publish once committed.
+#[tracing::instrument(skip_all, fields(unconfirmed = ids.len()))]
 pub async fn fail_unconfirmed(
     db: &PgPool,
-    (scope, key, claimed_at): (&str, &str, DateTime<Utc>),
-    batch_id: Uuid,
     ids: &[Uuid],
+    key: KeyFate<'_>,
 ) -> sqlx::Result<Vec<OutcomeEvent>> {
     let mut tx = db.begin().await?;
     let failed: Vec<Uuid> = sqlx::query_scalar(
-        "UPDATE registration_requests SET status = 'failed', failure_reason = $2 \
+        "UPDATE registration_requests \
+         SET status = 'failed', failure_reason = 'not accepted: broker unavailable' \
          WHERE id = ANY($1) AND status = 'pending' RETURNING id",
     )
     .bind(ids)
-    .bind(NOT_ACCEPTED)
     .fetch_all(&mut *tx)
     .await?;
     let now = Utc::now();
@@ -235,7 +235,24 @@ pub async fn fail_unconfirmed(
     .bind(&staged)
     .execute(&mut *tx)
     .await?;
-    complete(&mut *tx, scope, key, claimed_at, batch_id).await?;
+    match key {
+        KeyFate::Complete {
+            scope,
+            key,
+            claimed_at,
+            batch_id,
+        } => complete(&mut *tx, scope, key, claimed_at, batch_id).await?,
+        KeyFate::Release { scope, key } => {
+            sqlx::query(
+                "DELETE FROM idempotency_keys \
+                 WHERE scope = $1 AND key = $2 AND status = 'accepting'",
+            )
+            .bind(scope)
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
     tx.commit().await?;
     Ok(events)
 }

@@ -6,6 +6,7 @@ mod accounts;
 mod admission;
 mod audit_trail;
 mod auth;
+mod batches;
 pub mod config;
 mod cors;
 mod error;

@@ -184,7 +184,10 @@ mod tests {
         assert!(limiter.check(1, now).is_err());
         assert_eq!(limiter.check_n(1, 0, now), Ok(()));
         let later = now + Duration::from_secs(10);
-        assert!(limiter.check_n(1, 11, later).is_err(), "more than the limit");
+        assert!(
+            limiter.check_n(1, 11, later).is_err(),
+            "more than the limit"
+        );
         assert_eq!(limiter.check_n(1, 10, later), Ok(()));
     }
 

@@ -24,13 +24,14 @@ pub async fn mark_not_accepted(db: &PgPool, id: Uuid) -> sqlx::Result<()> {
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(Some(_)) = partner {
-        let event = shared::messages::OutcomeEvent::Failed(shared::messages::RegistrationSettledV1 {
-            event_id: id,
-            request_id: id,
-            patient_id: None,
-            errors: None,
-            occurred_at: chrono::Utc::now(),
-        });
+        let event =
+            shared::messages::OutcomeEvent::Failed(shared::messages::RegistrationSettledV1 {
+                event_id: id,
+                request_id: id,
+                patient_id: None,
+                errors: None,
+                occurred_at: chrono::Utc::now(),
+            });
         crate::outbox::stage(&mut tx, &event.into()).await?;
     }
     tx.commit().await

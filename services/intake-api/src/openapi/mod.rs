@@ -22,6 +22,8 @@ use utoipa::{
     paths(
         crate::routes::register::register,
         crate::routes::status::status,
+        crate::routes::batches::submit::submit,
+        crate::routes::batches::read::read,
         crate::routes::partner::registrations,
         crate::routes::verification::verify_email,
         crate::routes::verification::resend_verification,
@@ -124,6 +126,7 @@ pub fn document() -> &'static str {
 /// The rules JSON Schema can state but the derive cannot: an address's
 /// country is one of the assigned codes, and its ZIP follows that country.
 fn state_what_the_derive_cannot(document: &mut serde_json::Value) {
+    batch_items_are_registrations(document);
     let address = &mut document["components"]["schemas"]["AddressBody"];
     if let Some(address) = address.as_object_mut() {
         address.insert("allOf".into(), shared::domain::postal_code_rules());
@@ -136,6 +139,40 @@ fn state_what_the_derive_cannot(document: &mut serde_json::Value) {
             country.insert("enum".into(), shared::domain::COUNTRY_CODES.to_vec().into());
         }
     }
+}
+
+/// A batch item is a registration with a `client_ref`: the registration's
+/// properties and required fields, plus its own (`allOf` cannot extend a
+/// schema that refuses unknown properties, so they are copied in).
+fn batch_items_are_registrations(document: &mut serde_json::Value) {
+    let schemas = &mut document["components"]["schemas"];
+    let registration = schemas["RegistrationBody"].clone();
+    let Some(item) = schemas["BatchItemBody"].as_object_mut() else {
+        return;
+    };
+    if let Some(properties) = item
+        .get_mut("properties")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        if let Some(client_ref) = properties
+            .get_mut("client_ref")
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            let pattern = crate::routes::batches::CLIENT_REF_PATTERN;
+            client_ref.insert("pattern".into(), pattern.into());
+        }
+        for (name, schema) in registration["properties"].as_object().into_iter().flatten() {
+            properties.insert(name.clone(), schema.clone());
+        }
+    }
+    if let (Some(required), Some(theirs)) = (
+        item.get_mut("required")
+            .and_then(serde_json::Value::as_array_mut),
+        registration["required"].as_array(),
+    ) {
+        required.extend(theirs.iter().cloned());
+    }
+    item.insert("additionalProperties".into(), false.into());
 }
 
 /// Liveness: the process answers.
@@ -226,6 +263,42 @@ mod tests {
             assert!(address[field].is_object(), "address.{field}");
         }
         assert!(!super::document().contains("password_hash"));
+    }
+
+    #[test]
+    fn a_batch_item_is_a_registration_with_its_reference() {
+        let spec = spec();
+        let schemas = &spec["components"]["schemas"];
+        let item = &schemas["BatchItemBody"];
+        let registration = &schemas["RegistrationBody"];
+        assert_eq!(item["additionalProperties"], false);
+        let properties = item["properties"].as_object().expect("properties");
+        for (name, schema) in registration["properties"].as_object().expect("properties") {
+            assert_eq!(&properties[name], schema, "{name}");
+        }
+        let client_ref = &properties["client_ref"];
+        assert_eq!(
+            client_ref["pattern"],
+            crate::routes::batches::CLIENT_REF_PATTERN
+        );
+        assert_eq!(
+            (
+                client_ref["minLength"].as_u64(),
+                client_ref["maxLength"].as_u64()
+            ),
+            (Some(1), Some(100))
+        );
+        let required = item["required"].as_array().expect("required");
+        assert!(required.contains(&"client_ref".into()));
+        for name in registration["required"].as_array().expect("required") {
+            assert!(required.contains(name), "{name}");
+        }
+        let items = &schemas["BatchBody"]["properties"]["items"];
+        assert_eq!(
+            (items["minItems"].as_u64(), items["maxItems"].as_u64()),
+            (Some(1), Some(500))
+        );
+        assert_eq!(schemas["BatchBody"]["additionalProperties"], false);
     }
 
     #[test]

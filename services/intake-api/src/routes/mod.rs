@@ -1,6 +1,7 @@
 //! The HTTP surface: routes, fallbacks in the error envelope, and the
 //! middleware every response passes through.
 
+pub(crate) mod batches;
 mod docs;
 pub(crate) mod login;
 pub(crate) mod pages;
@@ -30,7 +31,8 @@ use shared::{
 
 use crate::{error::ApiError, AppState};
 
-/// Bodies above this are refused with 413 before they are read whole.
+/// Bodies above this are refused with 413 before they are read whole
+/// (registration batches: [`batches::MAX_BATCH_BODY_BYTES`]).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub fn router(state: AppState, request_timeout: std::time::Duration) -> Router {
@@ -44,6 +46,15 @@ pub fn router(state: AppState, request_timeout: std::time::Duration) -> Router {
         .route(
             "/api/v1/patient/registrations/{request_id}",
             get(status::status),
+        )
+        .route(
+            "/api/v1/patient/registration-batches",
+            post(batches::submit::submit)
+                .layer(DefaultBodyLimit::max(batches::MAX_BATCH_BODY_BYTES)),
+        )
+        .route(
+            "/api/v1/patient/registration-batches/{batch_id}",
+            get(batches::read::read),
         )
         .route(
             "/api/v1/patient/verify-email",

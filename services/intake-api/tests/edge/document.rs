@@ -78,6 +78,18 @@ async fn the_document_lists_every_endpoint_with_its_answers() {
             &["200", "401", "408", "422", "500", "503"],
         ),
         (
+            "/api/v1/patient/registration-batches",
+            "post",
+            &[
+                "202", "400", "401", "408", "409", "413", "415", "422", "429", "500", "503",
+            ],
+        ),
+        (
+            "/api/v1/patient/registration-batches/{batch_id}",
+            "get",
+            &["200", "401", "404", "408", "422", "500", "503"],
+        ),
+        (
             LOGIN,
             "post",
             &[

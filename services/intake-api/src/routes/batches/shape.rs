@@ -133,7 +133,9 @@ mod tests {
 
     #[test]
     fn the_list_itself_must_be_sound() {
-        let many: Vec<Value> = (0..501).map(|i| json!({"client_ref": i.to_string()})).collect();
+        let many: Vec<Value> = (0..501)
+            .map(|i| json!({"client_ref": i.to_string()}))
+            .collect();
         let cases = [
             (json!([]), one("body", BODY_NOT_OBJECT)),
             (json!({}), one("items", ITEMS_REQUIRED)),
@@ -167,13 +169,34 @@ mod tests {
             problems(body),
             vec![
                 ("items[1]".to_owned(), vec![ITEM_NOT_OBJECT.to_owned()]),
-                ("items[2].client_ref".to_owned(), vec![CLIENT_REF_REQUIRED.to_owned()]),
-                ("items[3].client_ref".to_owned(), vec![CLIENT_REF_NOT_STRING.to_owned()]),
-                ("items[4].client_ref".to_owned(), vec![CLIENT_REF_REQUIRED.to_owned()]),
-                ("items[5].client_ref".to_owned(), vec![CLIENT_REF_TOO_LONG.to_owned()]),
-                ("items[6].client_ref".to_owned(), vec![CLIENT_REF_NOT_ASCII.to_owned()]),
-                ("items[7].client_ref".to_owned(), vec![CLIENT_REF_DUPLICATE.to_owned()]),
-                ("items[8].client_ref".to_owned(), vec![CLIENT_REF_NOT_ASCII.to_owned()]),
+                (
+                    "items[2].client_ref".to_owned(),
+                    vec![CLIENT_REF_REQUIRED.to_owned()]
+                ),
+                (
+                    "items[3].client_ref".to_owned(),
+                    vec![CLIENT_REF_NOT_STRING.to_owned()]
+                ),
+                (
+                    "items[4].client_ref".to_owned(),
+                    vec![CLIENT_REF_REQUIRED.to_owned()]
+                ),
+                (
+                    "items[5].client_ref".to_owned(),
+                    vec![CLIENT_REF_TOO_LONG.to_owned()]
+                ),
+                (
+                    "items[6].client_ref".to_owned(),
+                    vec![CLIENT_REF_NOT_ASCII.to_owned()]
+                ),
+                (
+                    "items[7].client_ref".to_owned(),
+                    vec![CLIENT_REF_DUPLICATE.to_owned()]
+                ),
+                (
+                    "items[8].client_ref".to_owned(),
+                    vec![CLIENT_REF_NOT_ASCII.to_owned()]
+                ),
             ]
         );
     }
