@@ -7,12 +7,14 @@
 //!
 //! - `delivery`: who hears of what, signed, without PHI;
 //! - `retries`: the schedule, the final failure, disabling an endpoint;
+//! - `rotation`: both secrets sign during the grace; a retry by hand;
 //! - `crashes`: kill -9 and SIGTERM of the worker mid-delivery;
 //! - `throughput`: a backlog of 10,000 (ignored by default: a measurement).
 
 mod crashes;
 mod delivery;
 mod retries;
+mod rotation;
 mod throughput;
 mod verifier;
 
