@@ -40,7 +40,7 @@ pub fn body(email_prefix: &str, i: u64, minimal: bool) -> Value {
     let mut body = json!({
         "first_name": "Jane", "last_name": "Smith",
         "email": format!("{email_prefix}{i}@example.com"),
-        "phone_number": format!("+1{:010}", 2_000_000_000 + i),
+        "phone_number": phone(i),
         "password": "SecurePassword123!", "confirm_password": "SecurePassword123!",
         "date_of_birth": "1990-05-15", "gender": "female",
         "address": {"street": "456 Main Street", "city": "Boston", "state": "MA", "zip": "02101"},
@@ -51,6 +51,11 @@ pub fn body(email_prefix: &str, i: u64, minimal: bool) -> Value {
         body["insurance_info"] = json!({"provider": "Blue Cross", "policy_number": "BC123456789"});
     }
     body
+}
+
+/// Registration `i`'s phone number.
+pub fn phone(i: u64) -> String {
+    format!("+1{:010}", 2_000_000_000 + i)
 }
 
 /// Refuses to measure anything if the bodies would be rejected.
@@ -82,6 +87,14 @@ pub enum Target {
     /// A quorum queue of the bench's own, without the request queue's
     /// length limit: raw publishing can outrun that limit within a run.
     Baseline,
+}
+
+/// Where a message goes: an exchange, a routing key, and its `type`.
+#[derive(Debug, Clone, Copy)]
+pub struct Route<'a> {
+    pub exchange: &'a str,
+    pub key: &'a str,
+    pub kind: &'a str,
 }
 
 /// The baseline's queue: durable, quorum, in the phase's own vhost.
@@ -150,7 +163,6 @@ impl Publisher {
     /// Publishes one registration message (persistent, mandatory) to the
     /// target and waits for the broker's confirm.
     pub async fn publish(&self, request_id: Uuid, bytes: &[u8]) -> anyhow::Result<()> {
-        let k = self.next.fetch_add(1, Ordering::Relaxed) % self.channels.len();
         let (exchange, key) = match self.target {
             Target::Requests => (
                 topology::REGISTRATION_EXCHANGE,
@@ -158,16 +170,34 @@ impl Publisher {
             ),
             Target::Baseline => ("", BASELINE_QUEUE),
         };
+        let route = Route {
+            exchange,
+            key,
+            kind: "registration.requested.v1",
+        };
+        self.publish_to(route, request_id, request_id, bytes).await
+    }
+
+    /// Publishes `bytes` (persistent, mandatory) where `route` says, with
+    /// our messages' properties, and waits for the broker's confirm.
+    pub async fn publish_to(
+        &self,
+        route: Route<'_>,
+        message_id: Uuid,
+        request_id: Uuid,
+        bytes: &[u8],
+    ) -> anyhow::Result<()> {
+        let k = self.next.fetch_add(1, Ordering::Relaxed) % self.channels.len();
         let confirm = self.channels[k]
             .basic_publish(
-                exchange.into(),
-                key.into(),
+                route.exchange.into(),
+                route.key.into(),
                 BasicPublishOptions {
                     mandatory: true,
                     ..BasicPublishOptions::default()
                 },
                 bytes,
-                persistent_json("registration.requested.v1", request_id, request_id),
+                persistent_json(route.kind, message_id, request_id),
             )
             .await?
             .await?;

@@ -22,6 +22,8 @@ use tokio::{
 pub struct Conn {
     stream: TcpStream,
     buf: Vec<u8>,
+    /// Where the last response's body starts in `buf`.
+    body_at: usize,
 }
 
 /// One answer: its status, and whether the server closes the connection
@@ -49,6 +51,7 @@ impl Conn {
         Ok(Self {
             stream,
             buf: Vec::with_capacity(4096),
+            body_at: 0,
         })
     }
 
@@ -76,7 +79,13 @@ impl Conn {
         if self.buf.len() > body_at + length {
             bail!("bytes after the response: the server sent more than one");
         }
+        self.body_at = body_at;
         Ok(answer)
+    }
+
+    /// The body of the last response read in full.
+    pub fn body(&self) -> &[u8] {
+        self.buf.get(self.body_at..).unwrap_or_default()
     }
 
     async fn read_more(&mut self) -> anyhow::Result<()> {
@@ -93,14 +102,29 @@ impl Conn {
 /// A request of any `method` and `path` (`path` must be a valid request
 /// target), with a JSON `body` unless it is empty.
 pub fn request(method: &str, path: &str, host: &str, body: Option<&[u8]>) -> Vec<u8> {
+    request_with(method, path, host, &[], body)
+}
+
+/// [`request`] with more `headers` (names and values must be valid).
+pub fn request_with(
+    method: &str,
+    path: &str,
+    host: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Vec<u8> {
     let body = body.unwrap_or_default();
     let kind = if body.is_empty() {
         ""
     } else {
         "Content-Type: application/json\r\n"
     };
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{kind}Content-Length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{kind}{extra}Content-Length: {}\r\n\r\n",
         body.len()
     );
     let mut request = Vec::with_capacity(head.len() + body.len());
@@ -171,7 +195,7 @@ impl Pool {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::{parse_head, request, Answer};
+    use super::{parse_head, request, request_with, Answer};
 
     #[test]
     fn a_head_is_parsed_once_complete() {
@@ -204,5 +228,7 @@ mod tests {
         );
         let json = request("POST", "/p", "h:1", Some(b"{}"));
         assert!(json.ends_with(b"application/json\r\nContent-Length: 2\r\n\r\n{}"));
+        let keyed = request_with("POST", "/p", "h:1", &[("X-API-Key", "k")], Some(b"{}"));
+        assert!(keyed.ends_with(b"X-API-Key: k\r\nContent-Length: 2\r\n\r\n{}"));
     }
 }

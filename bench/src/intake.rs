@@ -135,6 +135,16 @@ pub fn address(base_url: &str) -> anyhow::Result<std::net::SocketAddr> {
 /// The intake load: `clients` keep-alive connections to `addr` POSTing
 /// valid registrations (emails under `prefix`), each 202 a success.
 pub async fn accepted_load(addr: std::net::SocketAddr, prefix: String, s: &Settings) -> Load {
+    load_on(addr, REGISTER_PATH, prefix, s).await
+}
+
+/// The same load to any `path` at `addr` (the minimal endpoint's too).
+pub async fn load_on(
+    addr: std::net::SocketAddr,
+    path: &'static str,
+    prefix: String,
+    s: &Settings,
+) -> Load {
     let pool = Arc::new(http1::Pool::new(addr));
     drive(s.clients, s.warmup, s.window, move |seq| {
         let pool = Arc::clone(&pool);
@@ -143,7 +153,7 @@ pub async fn accepted_load(addr: std::net::SocketAddr, prefix: String, s: &Setti
             let bytes = bytes.map_err(|e| e.to_string())?;
             let mut conn = pool.take().await.map_err(|e| format!("{e:#}"))?;
             let status = conn
-                .post(&pool.host, REGISTER_PATH, &bytes)
+                .post(&pool.host, path, &bytes)
                 .await
                 .map_err(|e| format!("{e:#}"))?;
             pool.put(conn);

@@ -2,15 +2,20 @@
 //! `scripts/services up` runs on loopback, starting the release binaries
 //! itself (one fresh database and vhost per phase). Run it with `bench/run`
 //! (`--quick` for a smoke run). Phases: the bcrypt bound, end to end
-//! drain, intake against raw publishing, backpressure (a flood past the
-//! request queue's bound), idle latency, memory under a backlog, hostile
-//! traffic (intake under a login flood; memory and metric series after
-//! junk requests). Prints a table and writes it, with every raw figure, as
-//! JSON and PNG plots to `bench/results/` (timestamped, and `latest*`).
+//! drain, the minimal endpoint (the least an HTTP endpoint can do to turn
+//! a body into a confirmed persistent message: the baseline of intake and
+//! batches), intake against it and against raw publishing, batch intake,
+//! backpressure (a flood past the request queue's bound), idle latency,
+//! webhooks (a backlog's delivery rate, idle settle → delivered), memory
+//! under a backlog, hostile traffic (intake under a login flood; memory
+//! and metric series after junk requests). Prints a table and writes it,
+//! with every raw figure, as JSON and PNG plots to `bench/results/`
+//! (timestamped, and `latest*`).
 
 #![allow(clippy::print_stdout)]
 
 mod backpressure;
+mod batch;
 mod bcrypt_bound;
 mod cpu;
 mod data;
@@ -21,6 +26,7 @@ mod infra;
 mod intake;
 mod latency;
 mod memory;
+mod minimal;
 mod noise;
 mod plot;
 mod report;
@@ -29,6 +35,7 @@ mod smtp;
 mod stack;
 mod stats;
 mod table;
+mod webhooks;
 
 use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
@@ -40,12 +47,15 @@ use crate::{
     report::{Meta, Report},
 };
 
-const PHASES: [&str; 7] = [
+const PHASES: [&str; 10] = [
     "bcrypt",
     "e2e",
+    "minimal",
     "intake",
+    "batch",
     "backpressure",
     "latency",
+    "webhooks",
     "memory",
     "hostile",
 ];
@@ -142,18 +152,38 @@ async fn run_phases(args: &Args, infra: &Infra, report: &mut Report) {
         let e2e = e2e::run(infra, n, t_hash, bound).await;
         report.end_to_end = keep(report, "e2e", e2e);
     }
+    let load = intake::Settings {
+        clients: args.clients,
+        warmup: Duration::from_secs(if q { 1 } else { 2 }),
+        window: Duration::from_secs(if q { 5 } else { 20 }),
+    };
+    // Intake and batches are read against the minimal endpoint: it runs
+    // whenever either does.
+    if on("minimal") || on("intake") || on("batch") {
+        say(&format!(
+            "minimal endpoint: {} clients for {:?}",
+            load.clients, load.window
+        ));
+        let minimal = minimal::run(infra, &load).await;
+        report.minimal = keep(report, "minimal", minimal);
+    }
     if on("intake") {
-        let settings = intake::Settings {
-            clients: args.clients,
-            warmup: Duration::from_secs(if q { 1 } else { 2 }),
-            window: Duration::from_secs(if q { 5 } else { 20 }),
-        };
         say(&format!(
             "intake: {} clients for {:?}, then raw publishes as long",
-            settings.clients, settings.window
+            load.clients, load.window
         ));
-        let intake = Box::pin(intake::run(infra, &settings)).await;
+        let intake = Box::pin(intake::run(infra, &load)).await;
         report.intake = keep(report, "intake", intake);
+    }
+    if on("batch") {
+        say(&format!(
+            "batch: {} clients posting batches of {} for {:?}",
+            batch::CLIENTS,
+            batch::ITEMS,
+            load.window
+        ));
+        let batch = Box::pin(batch::run(infra, &load)).await;
+        report.batch = keep(report, "batch", batch);
     }
     if on("backpressure") {
         let bound = if q { 40 } else { 200 };
@@ -171,6 +201,18 @@ async fn run_phases(args: &Args, infra: &Infra, report: &mut Report) {
         ));
         let latency = latency::run(infra, n).await;
         report.latency = keep(report, "latency", latency);
+    }
+    if on("webhooks") {
+        let settings = webhooks::Settings {
+            backlog: if q { 2_000 } else { 10_000 },
+            settle: if q { 15 } else { 50 },
+        };
+        say(&format!(
+            "webhooks: a backlog of {} delivered by one worker, then {} idle registrations",
+            settings.backlog, settings.settle
+        ));
+        let webhooks = Box::pin(webhooks::run(infra, &settings)).await;
+        report.webhooks = keep(report, "webhooks", webhooks);
     }
     if on("memory") {
         let backlog = if q { 10_000 } else { 100_000 };
@@ -279,9 +321,12 @@ async fn main() -> anyhow::Result<()> {
         table: Vec::new(),
         bcrypt: None,
         end_to_end: None,
+        minimal: None,
         intake: None,
+        batch: None,
         backpressure: None,
         latency: None,
+        webhooks: None,
         memory: None,
         hostile: None,
         errors: BTreeMap::new(),

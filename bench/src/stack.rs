@@ -37,6 +37,8 @@ pub struct Stack<'a> {
     pub base_url: String,
     env: ServiceEnv,
     procs: Vec<Process>,
+    /// The bench's own binaries (the minimal endpoint): pid, name, child.
+    own: Vec<(u32, &'static str, tokio::process::Child)>,
     spawned: usize,
     /// Last, so that it is removed after every process is killed.
     sandbox: Sandbox,
@@ -59,6 +61,7 @@ impl<'a> Stack<'a> {
             base_url: env.base_url(),
             env,
             procs: Vec::new(),
+            own: Vec::new(),
             spawned: 0,
             sandbox,
         })
@@ -100,12 +103,65 @@ impl<'a> Stack<'a> {
         Ok(self.proc(pid)?.wait_ready(READY).await?)
     }
 
-    /// The running services this stack started: pid and binary name.
+    /// The running services (and own binaries) this stack started: pid
+    /// and binary name.
     pub fn pids(&self) -> Vec<(u32, &'static str)> {
         self.procs
             .iter()
             .map(|p| (p.pid(), p.service().binary()))
+            .chain(self.own.iter().map(|(pid, name, _)| (*pid, *name)))
             .collect()
+    }
+
+    /// Starts one of the bench's own binaries (beside this one) with only
+    /// `env`, its output to the phase's log; returns its pid. It is killed
+    /// when the stack is destroyed or dropped.
+    pub fn spawn_own(&mut self, name: &'static str, env: &[(&str, String)]) -> anyhow::Result<u32> {
+        self.spawned += 1;
+        let log = self
+            .infra
+            .log_dir
+            .join(format!("{}-{name}-{}.log", self.name, self.spawned));
+        let file =
+            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let child = tokio::process::Command::new(self.infra.binaries.path(name)?)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(std::process::Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        let pid = child
+            .id()
+            .with_context(|| format!("{name} exited at once"))?;
+        self.own.push((pid, name, child));
+        Ok(pid)
+    }
+
+    /// Waits until an own binary answers 200 at `url`; an error if it
+    /// exits first or takes longer than a service may.
+    pub async fn wait_own_ready(&mut self, pid: u32, url: &str) -> anyhow::Result<()> {
+        let t0 = Instant::now();
+        loop {
+            let answer = self.infra.http.get(url).send().await;
+            if answer.is_ok_and(|r| r.status().is_success()) {
+                return Ok(());
+            }
+            let (_, name, child) = self
+                .own
+                .iter_mut()
+                .find(|(p, _, _)| *p == pid)
+                .with_context(|| format!("no process {pid}"))?;
+            if let Some(status) = child.try_wait()? {
+                bail!("{name} exited ({status}) before it was ready: see its log");
+            }
+            if t0.elapsed() > READY {
+                bail!("{name} not ready after {READY:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Starts a service and waits until it is ready.
@@ -176,6 +232,9 @@ impl<'a> Stack<'a> {
     pub async fn destroy(self) -> anyhow::Result<()> {
         for process in self.procs {
             process.kill().await;
+        }
+        for (_, _, mut child) in self.own {
+            child.kill().await.ok();
         }
         self.db.close().await;
         let (lines, first) = log_problems(&self.infra.log_dir, &self.name);
