@@ -66,11 +66,11 @@ pub fn router(state: AppState, request_timeout: std::time::Duration) -> Router {
         )
         .route(
             "/verify-email",
-            get(pages::verify_email_page).post(pages::verify_email_form),
+            get(pages::verify::verify_email_page).post(pages::verify::verify_email_form),
         )
         .route(
             "/reset-password",
-            get(pages::reset_password_page).post(pages::reset_password_form),
+            get(pages::reset::reset_password_page).post(pages::reset::reset_password_form),
         )
         .route("/api/v1/partner/registrations", get(partner::registrations))
         .route("/api/v1/patient/login", post(login::login))
