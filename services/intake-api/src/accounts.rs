@@ -251,13 +251,7 @@ pub async fn apply_reset(
     let Some((patient_id, email)) = used else {
         return Ok(None);
     };
-    sqlx::query(
-        "UPDATE password_reset_tokens SET revoked_at = now() \
-         WHERE patient_id = $1 AND used_at IS NULL AND revoked_at IS NULL",
-    )
-    .bind(patient_id)
-    .execute(&mut *tx)
-    .await?;
+    revoke_reset_tokens(&mut tx, patient_id).await?;
     set_password(&mut tx, patient_id, password_hash).await?;
     sessions::revoke_all(
         &mut tx,
@@ -274,6 +268,18 @@ pub async fn apply_reset(
     outbox::stage(&mut tx, &event.clone().into()).await?;
     tx.commit().await?;
     Ok(Some(event))
+}
+
+/// Revokes the patient's reset links still unused.
+async fn revoke_reset_tokens(conn: &mut sqlx::PgConnection, patient_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE password_reset_tokens SET revoked_at = now() \
+         WHERE patient_id = $1 AND used_at IS NULL AND revoked_at IS NULL",
+    )
+    .bind(patient_id)
+    .execute(conn)
+    .await
+    .map(drop)
 }
 
 async fn set_password(
@@ -325,13 +331,7 @@ pub async fn apply_change(
         sessions::Revocation::PasswordChange,
     )
     .await?;
-    sqlx::query(
-        "UPDATE password_reset_tokens SET revoked_at = now() \
-         WHERE patient_id = $1 AND used_at IS NULL AND revoked_at IS NULL",
-    )
-    .bind(patient_id)
-    .execute(&mut *tx)
-    .await?;
+    revoke_reset_tokens(&mut tx, patient_id).await?;
     outbox::stage(&mut tx, &notice.clone().into()).await?;
     tx.commit().await?;
     Ok(Some(next))

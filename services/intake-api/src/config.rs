@@ -120,6 +120,15 @@ pub struct AccountsConfig {
 }
 
 impl AccountsConfig {
+    /// The lockout every password check is counted against.
+    pub fn lockout(&self) -> crate::accounts::Lockout {
+        crate::accounts::Lockout {
+            per_address: self.login_max_failures,
+            window: self.login_lockout_window,
+            per_account: self.login_max_failures_per_account,
+        }
+    }
+
     fn from_vars(vars: &Vars<'_>, app_env: AppEnv) -> Result<Self, ConfigError> {
         Ok(Self {
             bcrypt_cost: shared::password::bcrypt_cost(vars, app_env)?,

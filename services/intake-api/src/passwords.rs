@@ -175,11 +175,7 @@ pub async fn change(
         return Err(ApiError::Forbidden(DEACTIVATED));
     }
     let settings = &state.accounts.config;
-    let lockout = accounts::Lockout {
-        per_address: settings.login_max_failures,
-        window: settings.login_lockout_window,
-        per_account: settings.login_max_failures_per_account,
-    };
+    let lockout = settings.lockout();
     let email_key = accounts::email_key(&account.email);
     if let accounts::Attempt::Locked { until, .. } =
         accounts::begin_attempt(&state.db, &email_key, &address, &lockout).await?

@@ -193,6 +193,7 @@ pub enum Refresh {
 /// session's locked, so two concurrent exchanges of one token cannot both
 /// succeed: the second sees it rotated, and revokes the session.
 pub async fn refresh(db: &PgPool, presented: &str, ttl: Duration) -> sqlx::Result<Refresh> {
+    let presented = hash_token(presented);
     let mut tx = db.begin().await?;
     let row: Option<(Uuid, Uuid, i32, bool, bool, bool)> = sqlx::query_as(
         "SELECT s.id, s.patient_id, s.generation, rt.rotated_at IS NOT NULL, \
@@ -203,7 +204,7 @@ pub async fn refresh(db: &PgPool, presented: &str, ttl: Duration) -> sqlx::Resul
          WHERE rt.token_hash = $1 \
          FOR UPDATE OF rt, s",
     )
-    .bind(hash_token(presented).as_slice())
+    .bind(presented.as_slice())
     .fetch_optional(&mut *tx)
     .await?;
     let Some((id, patient_id, generation, rotated, live, active)) = row else {
@@ -220,7 +221,7 @@ pub async fn refresh(db: &PgPool, presented: &str, ttl: Duration) -> sqlx::Resul
         });
     }
     sqlx::query("UPDATE refresh_tokens SET rotated_at = now() WHERE token_hash = $1")
-        .bind(hash_token(presented).as_slice())
+        .bind(presented.as_slice())
         .execute(&mut *tx)
         .await?;
     let token = insert_refresh_token(&mut tx, id, ttl).await?;

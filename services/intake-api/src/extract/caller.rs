@@ -118,29 +118,27 @@ async fn identify(
     client: IpAddr,
     required: bool,
 ) -> Result<Option<PartnerId>, ApiError> {
-    {
-        let (partner, refused) = match presented_key(&parts.headers) {
-            Some(key) => match partner::authenticate(&state.db, key).await? {
-                Some(partner) => (Some(partner), None),
-                None => (None, Some(("invalid_key", "Invalid API key"))),
-            },
-            None if required => (None, Some(("key_required", "An API key is required"))),
-            None => (None, None),
+    let (partner, refused) = match presented_key(&parts.headers) {
+        Some(key) => match partner::authenticate(&state.db, key).await? {
+            Some(partner) => (Some(partner), None),
+            None => (None, Some(("invalid_key", "Invalid API key"))),
+        },
+        None if required => (None, Some(("key_required", "An API key is required"))),
+        None => (None, None),
+    };
+    if let Some((outcome, message)) = refused {
+        let client = client.to_string();
+        let entry = Entry {
+            action: Action::PartnerAuthentication,
+            outcome,
+            patient_id: None,
+            request_id: None,
+            client_addr: Some(&client),
         };
-        if let Some((outcome, message)) = refused {
-            let client = client.to_string();
-            let entry = Entry {
-                action: Action::PartnerAuthentication,
-                outcome,
-                patient_id: None,
-                request_id: None,
-                client_addr: Some(&client),
-            };
-            state.audit.record(&entry).await?;
-            return Err(ApiError::Unauthorized(message));
-        }
-        Ok(partner)
+        state.audit.record(&entry).await?;
+        return Err(ApiError::Unauthorized(message));
     }
+    Ok(partner)
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use crate::{
     accounts::{self, Attempt},
     error::ApiError,
     extract::{ClientAddr, RequestBody, Text, Valid},
+    passwords::{DEACTIVATED, LOCKED_OUT},
     sessions::{self, RefreshToken, SessionRef},
     wire::{
         responses::{Internal, JsonBodyErrors, TimedOut},
@@ -25,9 +26,7 @@ use crate::{
 };
 
 const INVALID: &str = "Invalid email or password";
-const LOCKED_OUT: &str = "Too many failed login attempts. Please try again later.";
 const THROTTLED: &str = "Too many login attempts from this address. Please try again later.";
-const DEACTIVATED: &str = "This account has been deactivated";
 
 /// Credentials. Fields other than these are ignored.
 #[derive(Deserialize, ToSchema)]
@@ -68,8 +67,9 @@ impl RequestBody for LoginRequest {
 }
 
 /// 200 from change-password: a new access token for the session that
-/// continues (its earlier ones stopped working).
-#[derive(Debug, Serialize, ToSchema)]
+/// continues (its earlier ones stopped working). No `Debug`: it holds the
+/// token.
+#[derive(Serialize, ToSchema)]
 pub struct AccessToken {
     /// An HS256 JWT for `Authorization: Bearer` (the `bearer_auth` scheme).
     #[schema(example = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl")]
@@ -97,8 +97,8 @@ impl AccessToken {
 }
 
 /// 200 from login and from a refresh: an access token and the refresh
-/// token that gets the next one.
-#[derive(Debug, Serialize, ToSchema)]
+/// token that gets the next one. No `Debug`: it holds both tokens.
+#[derive(Serialize, ToSchema)]
 pub struct SessionTokens {
     #[serde(flatten)]
     access: AccessToken,
@@ -206,11 +206,7 @@ pub async fn login(
         client_addr: Some(&client),
     };
     let settings = &accounts.config;
-    let lockout = accounts::Lockout {
-        per_address: settings.login_max_failures,
-        window: settings.login_lockout_window,
-        per_account: settings.login_max_failures_per_account,
-    };
+    let lockout = settings.lockout();
     let failures = match accounts::begin_attempt(&state.db, &email_key, &client, &lockout).await? {
         Attempt::Allowed { failures } => failures,
         Attempt::Locked {

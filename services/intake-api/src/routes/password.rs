@@ -53,16 +53,7 @@ impl RequestBody for ForgotPasswordRequest {
     type Valid = Email;
 
     fn validate(self) -> Result<Email, FieldErrors> {
-        let mut errors = FieldErrors::new();
-        let raw = self
-            .email
-            .required("email", "Email", &mut errors)
-            .ok_or(errors)?;
-        Email::parse(&raw).map_err(|messages| {
-            let mut errors = FieldErrors::new();
-            errors.add_all("email", messages);
-            errors
-        })
+        crate::routes::verification::email_field(self.email)
     }
 }
 

@@ -165,17 +165,22 @@ impl RequestBody for ResendVerificationRequest {
     type Valid = Email;
 
     fn validate(self) -> Result<Email, FieldErrors> {
-        let mut errors = FieldErrors::new();
-        let raw = self
-            .email
-            .required("email", "Email", &mut errors)
-            .ok_or(errors)?;
-        Email::parse(&raw).map_err(|messages| {
-            let mut errors = FieldErrors::new();
-            errors.add_all("email", messages);
-            errors
-        })
+        email_field(self.email)
     }
+}
+
+/// A body's `email`: required, and a valid address (resend and
+/// forgot-password alike).
+pub fn email_field(email: Text) -> Result<Email, FieldErrors> {
+    let mut errors = FieldErrors::new();
+    let raw = email
+        .required("email", "Email", &mut errors)
+        .ok_or(errors)?;
+    Email::parse(&raw).map_err(|messages| {
+        let mut errors = FieldErrors::new();
+        errors.add_all("email", messages);
+        errors
+    })
 }
 
 /// Resend the verification email
