@@ -4,7 +4,10 @@
 //! and run again at any time.
 
 use serde_json::Value;
-use shared::crypto::{Keyring, Sealed};
+use shared::{
+    crypto::{Keyring, Sealed},
+    webhook::Secret,
+};
 use sqlx::{types::Json, PgPool};
 use uuid::Uuid;
 
@@ -71,10 +74,8 @@ pub async fn reseal_webhook_secrets(db: &PgPool, keyring: &Keyring) -> anyhow::R
         if keyring.is_current(&secret) && previous.as_ref().is_none_or(|p| keyring.is_current(p)) {
             continue;
         }
-        let context = format!("webhook-secret:{id}");
         let reseal = |sealed: &Sealed| -> anyhow::Result<Sealed> {
-            let plain = keyring.open(sealed, context.as_bytes())?;
-            Ok(keyring.seal(&plain, context.as_bytes()))
+            Ok(Secret::open(keyring, sealed, id)?.seal(keyring, id))
         };
         let fresh = reseal(&secret)?;
         let fresh_previous = previous.as_ref().map(reseal).transpose()?;

@@ -146,8 +146,9 @@ impl TokenKind {
 }
 
 /// Stores a new token's hash and revokes every earlier unused token of the
-/// same kind for the patient, in one statement (so one transaction): only
-/// the newest link works.
+/// same kind for the patient, in one transaction under a per-patient
+/// advisory lock: only the newest link works, even when two are issued at
+/// once.
 pub async fn issue_token(
     db: &PgPool,
     kind: TokenKind,

@@ -136,7 +136,10 @@ impl Registrar {
     /// a race to another settle publishes what the request now is.
     async fn reject(&self, request_id: Uuid, errors: FieldErrors) -> Result<(), Failure> {
         store::reject(&self.db, request_id, &errors).await?;
-        match store::request_state(&self.db, request_id).await? {
+        match store::existing_state(&self.db, request_id)
+            .await?
+            .unwrap_or(RequestState::Failed)
+        {
             RequestState::Rejected(errors) => {
                 self.publish_outcome(request_id, &Settled::Rejected(errors))
                     .await
