@@ -48,3 +48,11 @@ pub async fn get_as(stack: &Stack, path: &str, key: Option<&str>) -> (u16, Value
         response.json().await.unwrap_or(Value::Null),
     )
 }
+
+/// Registers `body` as the partner whose key this is; the request id.
+pub async fn register_as(stack: &Stack, key: &str, body: &Value) -> String {
+    let response = stack.register_with(body, &[("x-api-key", key)]).await;
+    assert_eq!(response.status(), 202);
+    let json: Value = response.json().await.unwrap();
+    json["data"]["request_id"].as_str().unwrap().to_owned()
+}

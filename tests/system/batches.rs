@@ -246,8 +246,22 @@ async fn a_batch_of_500_with_20_invalid_is_answered_inline_settles_and_replays_t
         json!({"status": "completed", "batch_id": batch_id,
                "counts": {"total": 500, "completed": 480, "rejected": 0, "failed": 0, "invalid": 20}})
     );
+    // Every outcome is handled by now, so no other batch.completed can come.
     outcomes_handled(&stack, 480).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    eventually(
+        "batch.completed to be recorded delivered",
+        SETTLE,
+        || async {
+            let delivered = count(
+            &stack,
+            "SELECT count(*) FROM webhook_deliveries WHERE event_id = $1 AND status = 'delivered'",
+            batch_id,
+        )
+        .await;
+            (delivered == 1).then_some(())
+        },
+    )
+    .await;
     assert_eq!(receiver.received().len(), 1, "batch.completed is told once");
     let deliveries = count(
         &stack,
@@ -431,11 +445,23 @@ async fn a_full_request_queue_fails_exactly_the_unconfirmed_items_and_the_batch_
     // Once the refusal's shedding is over, a batch the broker confirms
     // nothing of is refused whole (503); its requests are failed, none
     // pending, and its key is free again.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // (Until the shedding is over the refusal comes before anything is
+    // recorded, and frees the key too: submit again until the broker itself
+    // refused the whole batch, its five requests failed.)
     let second = batch(5, "b");
     let retry = [("x-api-key", key.as_str()), ("idempotency-key", "full-2")];
-    let (code, headers, text) = submit(&stack, &second, &retry).await;
-    assert_eq!(code, 503, "{text}");
+    let headers = eventually("the broker to refuse the whole batch", SETTLE, || async {
+        let (code, headers, text) = submit(&stack, &second, &retry).await;
+        assert_eq!(code, 503, "{text}");
+        let failed = count(
+            &stack,
+            "SELECT count(*) FROM registration_requests WHERE status = 'failed' AND batch_id <> $1",
+            batch_id,
+        )
+        .await;
+        (failed == 5).then_some(headers)
+    })
+    .await;
     assert!(headers.contains_key("retry-after"));
     let stuck: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM registration_requests WHERE status = 'pending' AND batch_id <> $1",
@@ -469,7 +495,10 @@ async fn a_full_request_queue_fails_exactly_the_unconfirmed_items_and_the_batch_
     assert_eq!(refused[0]["data"]["counts"], counts(0, 5, 5));
     // Past the shedding that followed the refusal, the released key is
     // taken afresh.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let (code, _, text) = submit(&stack, &second, &retry).await;
-    assert_eq!(code, 202, "{text}");
+    eventually("the released key to be taken afresh", SETTLE, || async {
+        let (code, _, text) = submit(&stack, &second, &retry).await;
+        assert!(code == 202 || code == 503, "{code}: {text}");
+        (code == 202).then_some(())
+    })
+    .await;
 }

@@ -55,7 +55,8 @@ async fn the_verification_link_verifies_only_when_its_button_is_clicked() {
     let link = email.link("/verify-email").expect("a verification link");
     assert!(
         link.starts_with(&format!("{}/verify-email?token=", stack.base_url)),
-        "{link}"
+        "the link starts {:?}",
+        link.split("token=").next()
     );
 
     // A mail scanner opens the link: nothing is used.

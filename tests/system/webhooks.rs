@@ -62,13 +62,7 @@ pub(super) async fn endpoint(
     )
 }
 
-/// Registers `body` as the partner whose key this is; the request id.
-pub(super) async fn register_as(stack: &Stack, key: &str, body: &Value) -> String {
-    let response = stack.register_with(body, &[("x-api-key", key)]).await;
-    assert_eq!(response.status(), 202);
-    let json: Value = response.json().await.unwrap();
-    json["data"]["request_id"].as_str().unwrap().to_owned()
-}
+pub(super) use e2e::partner::register_as;
 
 /// One row of `webhook_attempts`.
 #[derive(Debug, sqlx::FromRow)]

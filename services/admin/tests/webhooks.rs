@@ -64,7 +64,7 @@ async fn endpoints_are_created_listed_rotated_and_deleted_under_the_apis_rules()
     let created = create(&db, "Acme Health", "https://acme.example/hooks").await;
     let id: Uuid = field(&created, "endpoint id: ").parse().unwrap();
     let secret = field(&created, "secret (shown once, store it now): ").to_owned();
-    assert!(secret.starts_with("whsec_"), "{created}");
+    assert!(secret.starts_with("whsec_"), "no whsec_ secret printed");
     assert_eq!(
         field(&created, "events: "),
         "registration.completed,batch.completed"
