@@ -42,18 +42,16 @@ impl Handler for Fanout {
         let event_id = event.event_id();
         let mut payload = payload_of(event);
         payload.data.batch_id = origin.batch_id;
-        let mut created =
-            store::create_deliveries(&self.db, partner_id, event_id, &payload).await?;
-        let mut events = vec![event_id];
+        let mut out = store::fan_out(&self.db, partner_id, event_id, &payload).await?;
         if let Some(batch_id) = origin.batch_id.filter(|_| settles(event)) {
             if let Some(counts) = store::settled_batch(&self.db, batch_id).await? {
                 let completed = batch_completed(batch_id, counts, chrono::Utc::now());
-                created +=
-                    store::create_deliveries(&self.db, partner_id, batch_id, &completed).await?;
-                events.push(batch_id);
+                let batch = store::fan_out(&self.db, partner_id, batch_id, &completed).await?;
+                out.created += batch.created;
+                out.unattempted.extend(batch.unattempted);
             }
         }
-        let unattempted = store::unattempted(&self.db, &events).await?;
+        let unattempted = out.unattempted;
         try_join_all(unattempted.iter().map(|&delivery_id| async move {
             let first = WebhookAttempt::V1(WebhookAttemptV1 {
                 delivery_id,
@@ -65,7 +63,7 @@ impl Handler for Fanout {
         tracing::info!(
             kind,
             %partner_id,
-            created,
+            created = out.created,
             published = unattempted.len(),
             "webhook deliveries fanned out"
         );
