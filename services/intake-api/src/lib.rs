@@ -34,9 +34,22 @@ use sqlx::PgPool;
 
 use crate::config::IntakeConfig;
 
-/// What every handler shares.
+/// What every handler shares: one reference count to bump per extractor
+/// (axum clones the state for each `State` and each extractor that reads
+/// it), not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The fields of [`AppState`].
+pub struct Shared {
     pub db: PgPool,
     pub broker: Broker,
     pub keyring: Arc<Keyring>,
@@ -182,7 +195,7 @@ async fn build(
         .clone()
         .spawn_listener(db.clone(), shutdown.clone());
     let audit = trail.unwrap_or_else(|| AuditTrail::postgres(db.clone()));
-    let state = AppState {
+    let state = AppState(Arc::new(Shared {
         recorder: recorder::Recorder::spawn(db.clone()),
         full_queue: Arc::default(),
         db,
@@ -196,7 +209,7 @@ async fn build(
         audit,
         partners: Arc::new(config.partners),
         accounts: Arc::new(Accounts::new(config.jwt_secret, config.accounts).await?),
-    };
+    }));
     outbox::spawn_relay(state.db.clone(), state.broker.clone(), shutdown.clone());
     spawn_sweeper(
         state.db.clone(),

@@ -7,6 +7,11 @@ use shared::{
 };
 use webhook_worker::{config::WebhookConfig, run};
 
+/// mimalloc instead of glibc's malloc, as in intake-api: each delivery
+/// allocates and frees many small buffers across threads.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = match WebhookConfig::from_env(&ProcessEnv) {
