@@ -13,6 +13,12 @@ pub enum Action {
     EmailVerification,
     VerificationResend,
     ProfileRead,
+    /// A patient changed their profile; the row names the fields changed.
+    ProfileUpdate,
+    /// A patient asked for a phone verification code (`sent`, `too_many`…).
+    PhoneVerificationRequest,
+    /// A patient checked a phone verification code.
+    PhoneVerificationConfirm,
     /// Operator commands (`admin ...`), written with [`record_operator`].
     AdminPartnerCreate,
     AdminPartnerList,
@@ -52,6 +58,11 @@ pub enum Action {
     RegistrationBatchReplay,
     /// A partner read one of its batches (the batch's id as the request id).
     RegistrationBatchRead,
+    /// A patient deactivated their own account (with their password).
+    AccountDeactivate,
+    /// `admin patient deactivate|reactivate`.
+    AdminPatientDeactivate,
+    AdminPatientReactivate,
 }
 
 impl Action {
@@ -62,6 +73,9 @@ impl Action {
             Self::EmailVerification => "email_verification",
             Self::VerificationResend => "verification_resend",
             Self::ProfileRead => "profile_read",
+            Self::ProfileUpdate => "profile_update",
+            Self::PhoneVerificationRequest => "phone_verification_request",
+            Self::PhoneVerificationConfirm => "phone_verification_confirm",
             Self::AdminPartnerCreate => "admin_partner_create",
             Self::AdminPartnerList => "admin_partner_list",
             Self::AdminPartnerRevoke => "admin_partner_revoke",
@@ -87,6 +101,9 @@ impl Action {
             Self::AdminWebhookRetry => "admin_webhook_retry",
             Self::RegistrationBatchReplay => "registration_batch_replay",
             Self::RegistrationBatchRead => "registration_batch_read",
+            Self::AccountDeactivate => "account_deactivate",
+            Self::AdminPatientDeactivate => "admin_patient_deactivate",
+            Self::AdminPatientReactivate => "admin_patient_reactivate",
         }
     }
 }
@@ -122,6 +139,29 @@ pub async fn record(db: &PgPool, entry: &Entry<'_>) -> sqlx::Result<()> {
     written
 }
 
+/// Writes a row that names the fields a change touched (never their
+/// values), in the transaction that makes the change: the change and its
+/// trace commit together or not at all.
+pub async fn record_changes(
+    tx: &mut sqlx::PgConnection,
+    entry: &Entry<'_>,
+    fields: &[&str],
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (action, outcome, patient_id, request_id, client_addr, fields) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(entry.action.as_str())
+    .bind(entry.outcome)
+    .bind(entry.patient_id)
+    .bind(entry.request_id)
+    .bind(entry.client_addr)
+    .bind(fields)
+    .execute(tx)
+    .await
+    .map(drop)
+}
+
 /// Who ran an operator command, as the operating system knows them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Operator {
@@ -131,22 +171,25 @@ pub struct Operator {
 }
 
 /// Writes the row of an operator command: which command, its outcome, and
-/// who ran it on which machine. `run_id`, kept as the request id, ties
-/// together the rows of one run. A failure is returned, not logged: an
+/// who ran it on which machine (and the patient, for a command about one).
+/// `run_id`, kept as the request id, ties together the rows of one run. A failure is returned, not logged: an
 /// operator command stops and says so itself, in one line.
 pub async fn record_operator(
     db: &PgPool,
     action: Action,
     outcome: &'static str,
     run_id: Uuid,
+    patient_id: Option<Uuid>,
     operator: &Operator,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO audit_log (action, outcome, request_id, operator_user, operator_host) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO audit_log (action, outcome, request_id, patient_id, operator_user, operator_host) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(action.as_str())
     .bind(outcome)
     .bind(run_id)
+    .bind(patient_id)
     .bind(&operator.user)
     .bind(&operator.host)
     .execute(db)

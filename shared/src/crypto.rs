@@ -44,6 +44,8 @@ pub enum CryptoError {
 pub struct Keyring {
     current: String,
     keys: HashMap<String, XChaCha20Poly1305>,
+    /// Per key id, a MAC key derived from it (see [`Keyring::mac`]).
+    macs: HashMap<String, [u8; 32]>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -54,14 +56,24 @@ impl std::fmt::Debug for Keyring {
     }
 }
 
-fn decode_key(name: &'static str, b64: &str) -> Result<XChaCha20Poly1305, ConfigError> {
+fn decode_key(name: &'static str, b64: &str) -> Result<[u8; 32], ConfigError> {
     let bytes = B64
         .decode(b64.trim())
         .map_err(|_| ConfigError::new(name, "must be base64"))?;
-    if bytes.len() != 32 {
-        return Err(ConfigError::new(name, "must decode to exactly 32 bytes"));
-    }
-    Ok(XChaCha20Poly1305::new(Key::from_slice(&bytes)))
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map_err(|_| ConfigError::new(name, "must decode to exactly 32 bytes"))
+}
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// The MAC key of a PHI key: an HMAC of a label of its own, so neither key
+/// reveals the other.
+fn mac_key(key: &[u8; 32]) -> [u8; 32] {
+    use hmac::Mac;
+    let mut mac =
+        <HmacSha256 as hmac::Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    mac.update(b"patient-registration/keyed-hash/v1");
+    mac.finalize().into_bytes().into()
 }
 
 impl Keyring {
@@ -72,9 +84,7 @@ impl Keyring {
         let current = vars.string_or("PHI_ENCRYPTION_KEY_ID", "k1");
         let key = match vars.get("PHI_ENCRYPTION_KEY") {
             Some(b64) => decode_key("PHI_ENCRYPTION_KEY", &b64)?,
-            None if !app_env.is_production() => {
-                XChaCha20Poly1305::new(Key::from_slice(&DEVELOPMENT_KEY))
-            }
+            None if !app_env.is_production() => DEVELOPMENT_KEY,
             None => {
                 return Err(ConfigError::new(
                     "PHI_ENCRYPTION_KEY",
@@ -82,7 +92,7 @@ impl Keyring {
                 ))
             }
         };
-        let mut keys = HashMap::from([(current.clone(), key)]);
+        let mut raw = HashMap::from([(current.clone(), key)]);
         for entry in vars
             .get("PHI_ENCRYPTION_RETIRED_KEYS")
             .unwrap_or_default()
@@ -97,12 +107,47 @@ impl Keyring {
                     "entries must look like id:base64",
                 )
             })?;
-            keys.insert(
+            raw.insert(
                 kid.trim().to_owned(),
                 decode_key("PHI_ENCRYPTION_RETIRED_KEYS", b64)?,
             );
         }
-        Ok(Self { current, keys })
+        Ok(Self {
+            current,
+            macs: raw
+                .iter()
+                .map(|(kid, k)| (kid.clone(), mac_key(k)))
+                .collect(),
+            keys: raw
+                .into_iter()
+                .map(|(kid, k)| (kid, XChaCha20Poly1305::new(Key::from_slice(&k))))
+                .collect(),
+        })
+    }
+
+    /// A keyed hash (HMAC-SHA256 under a key derived from the current PHI
+    /// key) of `data`, and the id of the key: for short secrets that must be
+    /// checked but never stored (a phone code), so that a copy of the
+    /// database cannot test guesses without the key.
+    pub fn mac(&self, data: &[u8]) -> (String, [u8; 32]) {
+        use hmac::Mac;
+        let mut mac = <HmacSha256 as hmac::Mac>::new_from_slice(&self.macs[&self.current])
+            .expect("HMAC accepts keys of any length");
+        mac.update(data);
+        (self.current.clone(), mac.finalize().into_bytes().into())
+    }
+
+    /// Whether `tag` is [`Keyring::mac`] of `data` under key `kid`, compared
+    /// in constant time; `false` for a key no longer held.
+    pub fn verify_mac(&self, kid: &str, data: &[u8], tag: &[u8]) -> bool {
+        use hmac::Mac;
+        let Some(key) = self.macs.get(kid) else {
+            return false;
+        };
+        let mut mac = <HmacSha256 as hmac::Mac>::new_from_slice(key)
+            .expect("HMAC accepts keys of any length");
+        mac.update(data);
+        mac.verify_slice(tag).is_ok()
     }
 
     /// Seals `plaintext`, binding it to `context` (for example a column name
@@ -213,6 +258,38 @@ mod tests {
         ]);
         assert!(!rotated.is_current(&sealed));
         assert_eq!(rotated.open(&sealed, b"c").ok(), Some(b"secret".to_vec()));
+    }
+
+    #[test]
+    fn keyed_hashes_check_only_under_their_key() {
+        let a = ring(&[
+            ("PHI_ENCRYPTION_KEY", KEY_A),
+            ("PHI_ENCRYPTION_KEY_ID", "a"),
+        ]);
+        let (kid, tag) = a.mac(b"code:123456");
+        assert_eq!(kid, "a");
+        assert_eq!(a.mac(b"code:123456").1, tag, "deterministic");
+        assert!(a.verify_mac("a", b"code:123456", &tag));
+        assert!(!a.verify_mac("a", b"code:123457", &tag));
+        assert!(!a.verify_mac("b", b"code:123456", &tag), "unknown key id");
+        assert!(!a.verify_mac("a", b"code:123456", &tag[..31]));
+        // Another key gives another tag; once retired, it still checks.
+        let b = ring(&[
+            ("PHI_ENCRYPTION_KEY", KEY_B),
+            ("PHI_ENCRYPTION_KEY_ID", "b"),
+        ]);
+        assert_ne!(b.mac(b"code:123456").1, tag);
+        let rotated = ring(&[
+            ("PHI_ENCRYPTION_KEY", KEY_B),
+            ("PHI_ENCRYPTION_KEY_ID", "b"),
+            (
+                "PHI_ENCRYPTION_RETIRED_KEYS",
+                "a:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            ),
+        ]);
+        assert!(rotated.verify_mac("a", b"code:123456", &tag));
+        // Not the sealing key itself.
+        assert_ne!(tag.to_vec(), B64.decode(KEY_A).unwrap_or_default());
     }
 
     #[test]

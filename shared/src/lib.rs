@@ -13,6 +13,8 @@ pub mod messages;
 pub mod metrics;
 pub mod partner;
 pub mod password;
+pub mod patient_phi;
+pub mod phone_code;
 pub mod retry;
 pub mod shutdown;
 pub mod telemetry;

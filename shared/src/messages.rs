@@ -53,6 +53,10 @@ pub enum PatientEvent {
     /// that their password was changed (by a reset or by themselves).
     #[serde(rename = "password.changed.v1")]
     PasswordChanged(PasswordChangedV1),
+    /// Routing key `patient.account_deactivated`: intake-api tells the
+    /// patient that their account was deactivated (by themselves).
+    #[serde(rename = "account.deactivated.v1")]
+    AccountDeactivated(AccountDeactivatedV1),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,12 +94,20 @@ pub struct PasswordChangedV1 {
     pub changed_at: DateTime<Utc>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountDeactivatedV1 {
+    pub event_id: Uuid,
+    pub patient_id: Uuid,
+    pub deactivated_at: DateTime<Utc>,
+}
+
 impl PatientEvent {
     pub fn event_id(&self) -> Uuid {
         match self {
             Self::Created(e) => e.event_id,
             Self::VerificationRequested(e) | Self::PasswordResetRequested(e) => e.event_id,
             Self::PasswordChanged(e) => e.event_id,
+            Self::AccountDeactivated(e) => e.event_id,
         }
     }
 
@@ -104,6 +116,7 @@ impl PatientEvent {
             Self::Created(e) => e.patient_id,
             Self::VerificationRequested(e) | Self::PasswordResetRequested(e) => e.patient_id,
             Self::PasswordChanged(e) => e.patient_id,
+            Self::AccountDeactivated(e) => e.patient_id,
         }
     }
 
@@ -113,7 +126,8 @@ impl PatientEvent {
             Self::Created(e) => e.request_id,
             Self::VerificationRequested(_)
             | Self::PasswordResetRequested(_)
-            | Self::PasswordChanged(_) => self.event_id(),
+            | Self::PasswordChanged(_)
+            | Self::AccountDeactivated(_) => self.event_id(),
         }
     }
 }

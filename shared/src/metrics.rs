@@ -55,6 +55,9 @@ pub struct Metrics {
     pub bcrypt_duration: Histogram,
     pub emails_sent: Counter,
     pub emails_failed: Counter,
+    /// Text messages handed to the SMS transport, and attempts that failed.
+    pub sms_sent: Counter,
+    pub sms_failed: Counter,
     pub refused_queue_full: Counter,
     /// Webhook attempts by what came of them: `delivered`, `retried`
     /// (a retry is scheduled) or `failed` (the delivery gave up).
@@ -77,6 +80,8 @@ impl Metrics {
             bcrypt_duration: Histogram::new(exponential_buckets(0.01, 1.5, 12)),
             emails_sent: Counter::default(),
             emails_failed: Counter::default(),
+            sms_sent: Counter::default(),
+            sms_failed: Counter::default(),
             refused_queue_full: Counter::default(),
             webhook_deliveries: Family::default(),
             // 5 ms … ~10 s (the default WEBHOOK_TIMEOUT)
@@ -134,6 +139,16 @@ impl Metrics {
             "emails_failed",
             "SMTP send attempts that failed",
             m.emails_failed.clone(),
+        );
+        r.register(
+            "sms_sent",
+            "Text messages (phone verification codes) accepted by the SMS transport",
+            m.sms_sent.clone(),
+        );
+        r.register(
+            "sms_failed",
+            "SMS send attempts that failed",
+            m.sms_failed.clone(),
         );
         r.register(
             "registrations_refused_queue_full",

@@ -50,6 +50,8 @@ BUSINESS = {
     "/api/v1/patient/resend-verification": {},
     # Ids and tokens the client made up: unknown, or not its own.
     "/api/v1/patient/registrations/{request_id}": {404: {}},
+    # DELETE (deactivation) shares the path: the generated requests hold no
+    # valid access token, so it refuses them (401) before judging the body.
     "/api/v1/patient/profile/{patient_id}": {401: {}, 403: {}, 404: {}},
     # Made-up refresh tokens; sessions the client does not hold.
     "/api/v1/patient/token/refresh": {401: {}, 429: {}},

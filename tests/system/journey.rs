@@ -5,8 +5,10 @@
 //!
 //! - `recovery`: forgot password, the reset link, its outbox and throttles;
 //! - `sessions`: refresh, reuse, logout, expiry, change password and its lockout;
+//! - `deactivation`: the patient's own and the operator's, and reactivation;
 //! - here: no secret of the whole journey in any log line.
 
+mod deactivation;
 mod recovery;
 mod sessions;
 

@@ -34,6 +34,7 @@ mod partner_reads;
 mod partners;
 mod phi;
 mod pipeline;
+mod profile_changes;
 mod schema;
 mod webhook_endpoints;
 mod webhooks;

@@ -9,10 +9,11 @@ use shared::{audit::Action, broker::Broker, partner};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::{config::AdminConfig, dlq, reseal, webhook::WebhookCommand};
+use crate::{config::AdminConfig, dlq, patient::PatientCommand, reseal, webhook::WebhookCommand};
 
 pub const USAGE: &str = "usage: admin partner create NAME | partner list | partner revoke KEY_ID \
-                         | dlq list QUEUE [N] | dlq replay QUEUE [N] | reseal-phi | webhook ...";
+                         | dlq list QUEUE [N] | dlq replay QUEUE [N] | reseal-phi | webhook ... \
+                         | patient deactivate PATIENT_ID | patient reactivate PATIENT_ID";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -34,6 +35,8 @@ pub enum Command {
     ResealPhi,
     /// `admin webhook ...` (see [`crate::webhook`]).
     Webhook(WebhookCommand),
+    /// `admin patient ...` (see [`crate::patient`]).
+    Patient(PatientCommand),
 }
 
 /// What a command did: its audit outcome and what to show the operator.
@@ -71,6 +74,9 @@ impl Command {
             ["webhook", rest @ ..] => WebhookCommand::parse(rest)
                 .map(Self::Webhook)
                 .map_err(|e| format!("{e}\nusage: admin {}", crate::webhook::USAGE)),
+            ["patient", rest @ ..] => PatientCommand::parse(rest)
+                .map(Self::Patient)
+                .map_err(|e| format!("{e}\nusage: admin {}", crate::patient::USAGE)),
             _ => Err(USAGE.to_owned()),
         }
     }
@@ -85,6 +91,15 @@ impl Command {
             Self::DlqReplay { .. } => Action::AdminDlqReplay,
             Self::ResealPhi => Action::AdminResealPhi,
             Self::Webhook(command) => command.action(),
+            Self::Patient(command) => command.action(),
+        }
+    }
+
+    /// The patient the command is about, if any: kept in its audit rows.
+    pub fn patient_id(&self) -> Option<Uuid> {
+        match self {
+            Self::Patient(command) => Some(command.patient_id()),
+            _ => None,
         }
     }
 
@@ -145,6 +160,7 @@ impl Command {
                 writeln!(report, "replayed {n} message(s)")?;
             }
             Self::Webhook(command) => return command.run(admin, db).await,
+            Self::Patient(command) => return command.run(db).await,
             Self::ResealPhi => {
                 let count = reseal::reseal_patients(db, &config.keyring).await?;
                 writeln!(report, "re-sealed {count} patient(s) under the current key")?;
@@ -231,6 +247,8 @@ mod tests {
                 limit: 1,
             },
             Command::ResealPhi,
+            Command::Patient(PatientCommand::Deactivate { id: Uuid::nil() }),
+            Command::Patient(PatientCommand::Reactivate { id: Uuid::nil() }),
         ];
         let actions: Vec<Action> = commands.iter().map(Command::action).collect();
         for (i, action) in actions.iter().enumerate() {

@@ -14,6 +14,8 @@
 //! admin webhook rotate-secret ENDPOINT_ID
 //! admin webhook deliveries [--status S] [--partner P] [--limit N]
 //! admin webhook retry DELIVERY_ID
+//! admin patient deactivate PATIENT_ID   inactive (record kept), every session ended
+//! admin patient reactivate PATIENT_ID   active again
 //! ```
 //! QUEUE is `registration.requests` or `notification.patient-created`; P a
 //! partner's id or name; S `pending`, `delivered` or `failed`. The webhook
@@ -83,9 +85,14 @@ async fn run(admin: &AdminConfig, command: &Command) -> anyhow::Result<String> {
         .context("applying migrations")?;
     migrations.close().await;
     let db = shared::db::pool(&config.database_url, 2)?;
-    let trail = Trail::start(&db, command.action(), operator::current())
-        .await
-        .context("nothing was done: the audit trail cannot be written")?;
+    let trail = Trail::start(
+        &db,
+        command.action(),
+        command.patient_id(),
+        operator::current(),
+    )
+    .await
+    .context("nothing was done: the audit trail cannot be written")?;
     let done = command.run(admin, &db).await;
     let audited = trail
         .finish(done.as_ref().map_or("failed", |d| d.outcome))

@@ -42,9 +42,9 @@ pub async fn reseal_patients(db: &PgPool, keyring: &Keyring) -> anyhow::Result<u
             let mut tx = db.begin().await?;
             for (column, value) in COLUMNS.iter().zip(sealed) {
                 let Some(Json(old)) = value else { continue };
-                let context = format!("patients.{column}:{id}");
-                let plain: Value = keyring.open_json(&old, context.as_bytes())?;
-                let fresh = keyring.seal_json(&plain, context.as_bytes());
+                let context = shared::patient_phi::context(column, id);
+                let plain: Value = keyring.open_json(&old, &context)?;
+                let fresh = keyring.seal_json(&plain, &context);
                 // The column name comes from COLUMNS, never from input.
                 sqlx::query(&format!("UPDATE patients SET {column} = $2 WHERE id = $1"))
                     .bind(id)

@@ -13,16 +13,24 @@ pub struct Trail {
     db: PgPool,
     action: Action,
     run_id: Uuid,
+    patient_id: Option<Uuid>,
     operator: Operator,
 }
 
 impl Trail {
-    /// Writes the `started` row of `action`: nothing may run before it.
-    pub async fn start(db: &PgPool, action: Action, operator: Operator) -> sqlx::Result<Self> {
+    /// Writes the `started` row of `action` (about `patient_id`, for a
+    /// command about one patient): nothing may run before it.
+    pub async fn start(
+        db: &PgPool,
+        action: Action,
+        patient_id: Option<Uuid>,
+        operator: Operator,
+    ) -> sqlx::Result<Self> {
         let trail = Self {
             db: db.clone(),
             action,
             run_id: Uuid::new_v4(),
+            patient_id,
             operator,
         };
         trail.write("started").await?;
@@ -35,6 +43,14 @@ impl Trail {
     }
 
     async fn write(&self, outcome: &'static str) -> sqlx::Result<()> {
-        audit::record_operator(&self.db, self.action, outcome, self.run_id, &self.operator).await
+        audit::record_operator(
+            &self.db,
+            self.action,
+            outcome,
+            self.run_id,
+            self.patient_id,
+            &self.operator,
+        )
+        .await
     }
 }

@@ -271,7 +271,10 @@ pub async fn apply_reset(
 }
 
 /// Revokes the patient's reset links still unused.
-async fn revoke_reset_tokens(conn: &mut sqlx::PgConnection, patient_id: Uuid) -> sqlx::Result<()> {
+pub(crate) async fn revoke_reset_tokens(
+    conn: &mut sqlx::PgConnection,
+    patient_id: Uuid,
+) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE password_reset_tokens SET revoked_at = now() \
          WHERE patient_id = $1 AND used_at IS NULL AND revoked_at IS NULL",

@@ -28,6 +28,9 @@ pub enum ApiError {
     Forbidden(&'static str),
     #[error("{0}")]
     Conflict(&'static str),
+    /// `If-Match` named a version of the resource that is no longer current.
+    #[error("{0}")]
+    PreconditionFailed(&'static str),
     #[error("This Idempotency-Key was already used with a different request payload")]
     IdempotencyKeyReused,
     #[error("{message}")]
@@ -68,6 +71,7 @@ impl ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -146,30 +146,42 @@ pub async fn reset(
     Ok(patient_id)
 }
 
-/// Changes the logged-in patient's password: the current one is checked
-/// like a login (throttled, counted by the lockout), every other session
-/// ends, this one continues at its next generation (returned: earlier
-/// access tokens of it stop working too), and a notice email goes out.
-pub async fn change(
+/// The logged-in patient's current password, checked: what a password
+/// change and a deactivation both do before they change anything.
+pub struct Checked {
+    /// The password hash that was checked: the change applies only while
+    /// it is still the patient's.
+    pub password_hash: String,
+    /// A slot among `PASSWORD_VERIFY_MAX_CONCURRENT`, held until this is
+    /// dropped (a change hashes the new password while holding it).
+    _permit: OwnedSemaphorePermit,
+}
+
+/// Checks the logged-in patient's current password like a login: the
+/// per-address limit and the bcrypt cap first ([`throttle`]), then the
+/// account (`missing` if it is gone; 403 if deactivated), the lockout (a
+/// wrong password counts towards it, a right one clears it). Each refusal
+/// is audited as `action`.
+pub async fn check_current(
     state: &AppState,
     client: IpAddr,
     patient_id: Uuid,
-    session: SessionRef,
     current: &str,
-    new: &Password,
-) -> Result<SessionRef, ApiError> {
-    let _permit = throttle(state, client, THROTTLED)?;
+    action: Action,
+    missing: ApiError,
+) -> Result<Checked, ApiError> {
+    let permit = throttle(state, client, THROTTLED)?;
     let address = client.to_string();
     let audit = |outcome| Entry {
-        action: Action::PasswordChange,
+        action,
         outcome,
         patient_id: Some(patient_id),
         request_id: None,
         client_addr: Some(&address),
     };
-    let account = accounts::account(&state.db, patient_id)
-        .await?
-        .ok_or(ApiError::Unauthorized(crate::extract::UNAUTHENTICATED))?;
+    let Some(account) = accounts::account(&state.db, patient_id).await? else {
+        return Err(missing);
+    };
     if !account.is_active {
         state.audit.record(&audit("deactivated")).await?;
         return Err(ApiError::Forbidden(DEACTIVATED));
@@ -186,8 +198,9 @@ pub async fn change(
             retry_after: (until - chrono::Utc::now()).to_std().unwrap_or_default(),
         });
     }
-    let passwords = &state.accounts.passwords;
-    let matches = passwords
+    let matches = state
+        .accounts
+        .passwords
         .verify(current, Some(&account.password_hash))
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
@@ -196,7 +209,44 @@ pub async fn change(
         return Err(ApiError::Unauthorized(WRONG_PASSWORD));
     }
     accounts::clear_failures(&state.db, &email_key, &address).await?;
-    let hash = passwords
+    Ok(Checked {
+        password_hash: account.password_hash,
+        _permit: permit,
+    })
+}
+
+/// Changes the logged-in patient's password: the current one is checked
+/// like a login ([`check_current`]), every other session ends, this one
+/// continues at its next generation (returned: earlier access tokens of it
+/// stop working too), and a notice email goes out.
+pub async fn change(
+    state: &AppState,
+    client: IpAddr,
+    patient_id: Uuid,
+    session: SessionRef,
+    current: &str,
+    new: &Password,
+) -> Result<SessionRef, ApiError> {
+    let checked = check_current(
+        state,
+        client,
+        patient_id,
+        current,
+        Action::PasswordChange,
+        ApiError::Unauthorized(crate::extract::UNAUTHENTICATED),
+    )
+    .await?;
+    let address = client.to_string();
+    let audit = |outcome| Entry {
+        action: Action::PasswordChange,
+        outcome,
+        patient_id: Some(patient_id),
+        request_id: None,
+        client_addr: Some(&address),
+    };
+    let hash = state
+        .accounts
+        .passwords
         .hash(new)
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
@@ -205,7 +255,7 @@ pub async fn change(
         &state.db,
         patient_id,
         session,
-        &account.password_hash,
+        &checked.password_hash,
         &hash,
         &event,
     )

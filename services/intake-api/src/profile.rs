@@ -37,18 +37,67 @@ pub struct Row {
     updated_at: DateTime<Utc>,
 }
 
+/// The columns of a [`Row`], in its order.
+pub(crate) const COLUMNS: &str = "id, first_name, last_name, email, phone_number, date_of_birth, gender, \
+    address_street, address_city, address_state, address_zip, address_country, emergency_contact, \
+    medical_history, insurance_info, email_verified, phone_verified, is_active, created_at, updated_at";
+
 /// The patient's row, read once: whether it is active is decided before
 /// anything is opened.
 pub async fn find(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Row>> {
-    sqlx::query_as(
-        "SELECT id, first_name, last_name, email, phone_number, date_of_birth, gender, address_street, \
-                address_city, address_state, address_zip, address_country, emergency_contact, medical_history, \
-                insurance_info, email_verified, phone_verified, is_active, created_at, updated_at \
-         FROM patients WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(db)
-    .await
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM patients WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+impl Row {
+    /// The profile's entity tag (RFC 9110 8.8.3), strong: any write to the
+    /// row moves `updated_at` (a trigger sees to it), and with it the tag.
+    /// Opaque: a digest of the id and that instant, nothing of the PHI.
+    pub fn etag(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut digest = Sha256::new();
+        digest.update(self.id.as_bytes());
+        digest.update(self.updated_at.timestamp_micros().to_be_bytes());
+        let hex: String = digest.finalize()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("\"{hex}\"")
+    }
+
+    /// The fields a patient may change, as a merge patch addresses them.
+    pub fn editable(&self, keyring: &Keyring) -> Result<serde_json::Value, CryptoError> {
+        let open = |column: &str, sealed: &Option<Json<Sealed>>| {
+            sealed
+                .as_ref()
+                .map(|Json(s)| {
+                    keyring.open_json::<serde_json::Value>(
+                        s,
+                        &shared::patient_phi::context(column, self.id),
+                    )
+                })
+                .transpose()
+        };
+        Ok(serde_json::json!({
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "phone_number": self.phone_number,
+            "date_of_birth": self.date_of_birth.format("%Y-%m-%d").to_string(),
+            "gender": self.gender,
+            "address": {
+                "street": self.address_street,
+                "city": self.address_city,
+                "state": self.address_state,
+                "zip": self.address_zip,
+                "country": self.address_country,
+            },
+            "emergency_contact": open("emergency_contact", &self.emergency_contact)?,
+            "medical_history": open("medical_history", &self.medical_history)?,
+            "insurance_info": open("insurance_info", &self.insurance_info)?,
+        }))
+    }
 }
 
 /// A patient's profile: every stored field, the sealed ones opened, except
@@ -122,7 +171,7 @@ impl Row {
             sealed: Option<Json<Sealed>>,
         ) -> Result<Option<T>, CryptoError> {
             sealed
-                .map(|Json(s)| keyring.open_json(&s, format!("patients.{column}:{id}").as_bytes()))
+                .map(|Json(s)| keyring.open_json(&s, &shared::patient_phi::context(column, id)))
                 .transpose()
         }
         Ok(Profile {

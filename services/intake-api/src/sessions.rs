@@ -32,6 +32,8 @@ pub enum Revocation {
     RefreshTokenReuse,
     PasswordReset,
     PasswordChange,
+    /// The patient deactivated the account: no session of it goes on.
+    Deactivation,
 }
 
 impl Revocation {
@@ -42,6 +44,7 @@ impl Revocation {
             Self::RefreshTokenReuse => "refresh_token_reuse",
             Self::PasswordReset => "password_reset",
             Self::PasswordChange => "password_change",
+            Self::Deactivation => "deactivation",
         }
     }
 }

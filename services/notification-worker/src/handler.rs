@@ -191,6 +191,9 @@ impl Notifier {
             Notice::PasswordChanged { how, at } => {
                 (Letter::password_changed(first_name, how, at)?, None)
             }
+            Notice::AccountDeactivated { at } => {
+                (Letter::account_deactivated(first_name, at)?, None)
+            }
         })
     }
 

@@ -21,6 +21,7 @@ pub struct Letter {
 pub const VERIFICATION_SUBJECT: &str = "Verify your email address";
 pub const PASSWORD_RESET_SUBJECT: &str = "Reset your password";
 pub const PASSWORD_CHANGED_SUBJECT: &str = "Your password was changed";
+pub const ACCOUNT_DEACTIVATED_SUBJECT: &str = "Your account was deactivated";
 
 #[derive(Template)]
 #[template(path = "verification.txt")]
@@ -72,6 +73,21 @@ struct PasswordChangedHtml<'a> {
     subject: &'a str,
     first_name: &'a str,
     by_reset: bool,
+    when: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "account_deactivated.txt")]
+struct AccountDeactivatedText<'a> {
+    first_name: &'a str,
+    when: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "account_deactivated.html")]
+struct AccountDeactivatedHtml<'a> {
+    subject: &'a str,
+    first_name: &'a str,
     when: &'a str,
 }
 
@@ -155,6 +171,26 @@ impl Letter {
                 subject: PASSWORD_CHANGED_SUBJECT,
                 first_name,
                 by_reset,
+                when: &when,
+            }
+            .render()?,
+        })
+    }
+
+    /// "Your account was deactivated": a security notice, with what to do
+    /// if it was not the patient. No link: nothing in it should be clicked.
+    pub fn account_deactivated(first_name: &str, at: DateTime<Utc>) -> askama::Result<Self> {
+        let when = wording::moment(at);
+        Ok(Self {
+            subject: ACCOUNT_DEACTIVATED_SUBJECT,
+            text: AccountDeactivatedText {
+                first_name,
+                when: &when,
+            }
+            .render()?,
+            html: AccountDeactivatedHtml {
+                subject: ACCOUNT_DEACTIVATED_SUBJECT,
+                first_name,
                 when: &when,
             }
             .render()?,

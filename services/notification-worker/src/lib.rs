@@ -10,6 +10,7 @@ mod handler;
 mod letters;
 mod mailer;
 mod notice;
+pub mod sms;
 mod store;
 mod wording;
 

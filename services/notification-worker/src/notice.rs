@@ -18,6 +18,8 @@ pub enum Notice {
         how: PasswordChange,
         at: DateTime<Utc>,
     },
+    /// After the patient deactivated their account: a security notice.
+    AccountDeactivated { at: DateTime<Utc> },
 }
 
 /// Why nothing is sent; worded for logs, so without PHI.
@@ -32,6 +34,9 @@ impl Notice {
                 how: e.how,
                 at: e.changed_at,
             },
+            PatientEvent::AccountDeactivated(e) => Self::AccountDeactivated {
+                at: e.deactivated_at,
+            },
         }
     }
 
@@ -40,12 +45,14 @@ impl Notice {
             Self::Verification => DeliveryKind::EmailVerification,
             Self::PasswordReset => DeliveryKind::PasswordReset,
             Self::PasswordChanged { .. } => DeliveryKind::PasswordChanged,
+            Self::AccountDeactivated { .. } => DeliveryKind::AccountDeactivated,
         }
     }
 
     /// Whether this patient gets the email. A verified address needs no
     /// verification; an inactive account gets no reset link. A password
-    /// change is always told: that notice is for security.
+    /// change and a deactivation (whose account is inactive by then) are
+    /// always told: those notices are for security.
     pub fn skip_for(self, patient: &Patient) -> Option<Skip> {
         match self {
             Self::Verification if patient.email_verified => Some("email already verified"),
@@ -63,7 +70,7 @@ impl Notice {
 
 #[cfg(test)]
 mod tests {
-    use shared::messages::{PasswordChangedV1, VerificationRequestedV1};
+    use shared::messages::{AccountDeactivatedV1, PasswordChangedV1, VerificationRequestedV1};
     use uuid::Uuid;
 
     use super::*;
@@ -86,6 +93,14 @@ mod tests {
         }))
     }
 
+    fn deactivated() -> Notice {
+        Notice::of(&PatientEvent::AccountDeactivated(AccountDeactivatedV1 {
+            event_id: Uuid::nil(),
+            patient_id: Uuid::nil(),
+            deactivated_at: DateTime::<Utc>::UNIX_EPOCH,
+        }))
+    }
+
     #[test]
     fn each_event_calls_for_its_own_kind_of_email() {
         let request = VerificationRequestedV1 {
@@ -101,6 +116,7 @@ mod tests {
             changed(PasswordChange::Reset).kind().as_str(),
             "password_changed"
         );
+        assert_eq!(deactivated().kind().as_str(), "account_deactivated");
     }
 
     #[test]
@@ -110,13 +126,14 @@ mod tests {
             Notice::PasswordReset,
             changed(PasswordChange::Reset),
             changed(PasswordChange::Changed),
+            deactivated(),
         ];
         // (verified, active) → is each notice sent?
         let table = [
-            ((false, true), [true, true, true, true]),
-            ((true, true), [false, true, true, true]),
-            ((false, false), [true, false, true, true]),
-            ((true, false), [false, false, true, true]),
+            ((false, true), [true, true, true, true, true]),
+            ((true, true), [false, true, true, true, true]),
+            ((false, false), [true, false, true, true, true]),
+            ((true, false), [false, false, true, true, true]),
         ];
         for ((verified, active), sent) in table {
             for (notice, sent) in notices.iter().zip(sent) {
@@ -136,5 +153,6 @@ mod tests {
         assert!(changed(PasswordChange::Changed)
             .skip_unknown_patient()
             .is_none());
+        assert!(deactivated().skip_unknown_patient().is_none());
     }
 }

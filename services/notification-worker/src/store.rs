@@ -27,6 +27,7 @@ pub enum DeliveryKind {
     EmailVerification,
     PasswordReset,
     PasswordChanged,
+    AccountDeactivated,
 }
 
 impl DeliveryKind {
@@ -35,6 +36,7 @@ impl DeliveryKind {
             Self::EmailVerification => "email_verification",
             Self::PasswordReset => "password_reset",
             Self::PasswordChanged => "password_changed",
+            Self::AccountDeactivated => "account_deactivated",
         }
     }
 }

@@ -2,11 +2,11 @@
 //! is guarded by the request's status, so a redelivered or concurrent twin
 //! message can never settle a request twice.
 
-use serde_json::json;
 use shared::{
     crypto::Keyring,
     db::violated_unique_constraint,
     domain::NewPatient,
+    patient_phi::SealedColumns,
     validation::{FieldErrors, EMAIL_TAKEN, PHONE_TAKEN},
 };
 use sqlx::PgPool;
@@ -169,23 +169,13 @@ pub async fn create_patient(
         return Ok(Created::AlreadySettled(state));
     }
     let id = Uuid::new_v4();
-    let seal = |column: &str, value: serde_json::Value| {
-        sqlx::types::Json(keyring.seal_json(&value, format!("patients.{column}:{id}").as_bytes()))
-    };
-    let emergency = patient.emergency_contact.as_ref().map(|c| {
-        seal(
-            "emergency_contact",
-            json!({"name": c.name, "phone": c.phone.as_str(), "relationship": c.relationship}),
-        )
-    });
-    let history = (!patient.medical_history.is_empty())
-        .then(|| seal("medical_history", json!(patient.medical_history)));
-    let insurance = patient.insurance_info.as_ref().map(|i| {
-        seal(
-            "insurance_info",
-            json!({"provider": i.provider, "policy_number": i.policy_number}),
-        )
-    });
+    let sealed = SealedColumns::seal(
+        keyring,
+        id,
+        patient.emergency_contact.as_ref(),
+        &patient.medical_history,
+        patient.insurance_info.as_ref(),
+    );
     let inserted = sqlx::query(
         "INSERT INTO patients (id, first_name, last_name, email, phone_number, password_hash, date_of_birth, \
             gender, address_street, address_city, address_state, address_zip, address_country, \
@@ -205,9 +195,9 @@ pub async fn create_patient(
     .bind(&patient.address.state)
     .bind(&patient.address.zip)
     .bind(&patient.address.country)
-    .bind(emergency)
-    .bind(history)
-    .bind(insurance)
+    .bind(sealed.emergency_contact)
+    .bind(sealed.medical_history)
+    .bind(sealed.insurance_info)
     .execute(&mut *tx)
     .await;
     if let Err(e) = inserted {

@@ -9,8 +9,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::topology::{
-    EVENTS_EXCHANGE, PASSWORD_CHANGED, PASSWORD_RESET_REQUESTED, PATIENT_CREATED,
-    REGISTRATION_EXCHANGE, REGISTRATION_REQUESTED, VERIFICATION_REQUESTED,
+    ACCOUNT_DEACTIVATED, EVENTS_EXCHANGE, PASSWORD_CHANGED, PASSWORD_RESET_REQUESTED,
+    PATIENT_CREATED, REGISTRATION_EXCHANGE, REGISTRATION_REQUESTED, VERIFICATION_REQUESTED,
 };
 use crate::messages::{OutcomeEvent, PatientEvent, RegistrationRequested, WebhookAttempt};
 
@@ -60,6 +60,7 @@ impl Contract for PatientEvent {
             Self::VerificationRequested(_) => VERIFICATION_REQUESTED,
             Self::PasswordResetRequested(_) => PASSWORD_RESET_REQUESTED,
             Self::PasswordChanged(_) => PASSWORD_CHANGED,
+            Self::AccountDeactivated(_) => ACCOUNT_DEACTIVATED,
         }
     }
 
@@ -69,6 +70,7 @@ impl Contract for PatientEvent {
             Self::VerificationRequested(_) => "verification.requested.v1",
             Self::PasswordResetRequested(_) => "password_reset.requested.v1",
             Self::PasswordChanged(_) => "password.changed.v1",
+            Self::AccountDeactivated(_) => "account.deactivated.v1",
         }
     }
 
@@ -145,7 +147,10 @@ mod tests {
     use crate::{
         broker::topology::{queues_for, NOTIFICATION_QUEUE, REGISTRATION_QUEUE},
         crypto::Sealed,
-        messages::{PatientCreatedV1, RegistrationRequestedV1, VerificationRequestedV1},
+        messages::{
+            AccountDeactivatedV1, PatientCreatedV1, RegistrationRequestedV1,
+            VerificationRequestedV1,
+        },
     };
 
     /// Where a message lands, its `type` property, and its body's tag.
@@ -192,6 +197,14 @@ mod tests {
                         requested_at: at,
                     },
                 )),
+                NOTIFICATION_QUEUE,
+            ),
+            (
+                placed(&PatientEvent::AccountDeactivated(AccountDeactivatedV1 {
+                    event_id: id,
+                    patient_id: id,
+                    deactivated_at: at,
+                })),
                 NOTIFICATION_QUEUE,
             ),
         ];

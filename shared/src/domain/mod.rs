@@ -17,6 +17,7 @@ mod name;
 mod password;
 mod phone;
 mod postal_code;
+mod profile_update;
 mod registration;
 mod registration_body;
 mod text;
@@ -47,6 +48,10 @@ pub use password::{
 };
 pub use phone::{PhoneNumber, PHONE_MAX_DIGITS, PHONE_MIN_DIGITS};
 pub use postal_code::{parse_postal_code, zip_invalid};
+pub use profile_update::{
+    apply_profile_patch, merge_patch, Patched, ProfileFields, EDITABLE_FIELDS, READ_ONLY,
+    READ_ONLY_FIELDS,
+};
 pub use registration::{parse_registration, NewPatient, BODY_NOT_OBJECT, KNOWN_FIELDS};
 pub use registration_body::{
     postal_code_rules, AddressBody, EmergencyContactBody, InsuranceBody, MedicalEntry,

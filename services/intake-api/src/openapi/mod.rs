@@ -34,6 +34,8 @@ use utoipa::{
         crate::routes::password::reset_password,
         crate::routes::password::change_password,
         crate::routes::profile::profile,
+        crate::routes::profile_update::update,
+        crate::routes::deactivation::deactivate,
         crate::routes::webhooks::endpoints::create,
         crate::routes::webhooks::endpoints::list,
         crate::routes::webhooks::endpoints::delete,
@@ -66,7 +68,7 @@ use utoipa::{
     tags(
         (name = "registration", description = "Patient registration"),
         (name = "accounts", description = "Email verification, login, sessions and passwords"),
-        (name = "profile", description = "The patient's own profile, read with an access token"),
+        (name = "profile", description = "The patient's own profile, read (or the account deactivated) with an access token"),
         (name = "partners", description = "A partner's own registrations and webhooks (partner key)"),
         (name = "pages", description = "The HTML pages the emails link to (under `PUBLIC_BASE_URL`)"),
         (name = "health", description = "Liveness and readiness probes"),

@@ -2,12 +2,14 @@
 //! middleware every response passes through.
 
 pub(crate) mod batches;
+pub(crate) mod deactivation;
 mod docs;
 pub(crate) mod login;
 pub(crate) mod pages;
 pub(crate) mod partner;
 pub(crate) mod password;
 pub(crate) mod profile;
+pub(crate) mod profile_update;
 pub(crate) mod register;
 pub(crate) mod session;
 pub(crate) mod status;
@@ -90,7 +92,9 @@ pub fn router(state: AppState, request_timeout: std::time::Duration) -> Router {
         )
         .route(
             "/api/v1/patient/profile/{patient_id}",
-            get(profile::profile),
+            get(profile::profile)
+                .patch(profile_update::update)
+                .delete(deactivation::deactivate),
         )
         .route(
             "/api/v1/partner/webhook-endpoints",

@@ -1,7 +1,10 @@
 //! `GET /api/v1/patient/profile/{patient_id}`: the patient's own profile,
 //! for the bearer of a valid access token for that patient only.
 
-use axum::extract::{Path, State};
+use axum::{
+    extract::{Path, State},
+    response::Response,
+};
 use shared::audit::{Action, Entry};
 use uuid::Uuid;
 
@@ -16,9 +19,9 @@ use crate::{
     AppState,
 };
 
-const NOT_YOURS: &str = "You may only read your own profile";
-const DEACTIVATED: &str = "This account has been deactivated";
-const NOT_FOUND: &str = "Patient not found";
+pub(crate) const NOT_YOURS: &str = "You may only read your own profile";
+pub(crate) const DEACTIVATED: &str = "This account has been deactivated";
+pub(crate) const NOT_FOUND: &str = "Patient not found";
 
 /// Read the patient's own profile
 ///
@@ -35,7 +38,9 @@ const NOT_FOUND: &str = "Patient not found";
         description = "The token's own patient (`data.patient_id` from login)")),
     security(("bearer_auth" = [])),
     responses(
-        (status = 200, description = "The profile", body = Success<Profile>),
+        (status = 200, description = "The profile", body = Success<Profile>,
+            headers(("ETag" = String, description = "This version's tag: send it as `If-Match` \
+                with a change (PATCH) so that it applies only to what you read"))),
         (status = 401, response = BearerRequired),
         (status = 403, description = "Another patient's profile (or an id that is not a UUID), \
             or the account is deactivated", body = ErrorBody,
@@ -56,7 +61,7 @@ pub async fn profile(
     authenticated: Result<AuthPatient, ApiError>,
     ClientAddr(client): ClientAddr,
     Path(raw_id): Path<String>,
-) -> Result<Success<Profile>, ApiError> {
+) -> Result<Response, ApiError> {
     let client = client.to_string();
     let requested = Uuid::parse_str(&raw_id).ok();
     let audit = |outcome| Entry {
@@ -87,8 +92,5 @@ pub async fn profile(
     }
     // Every read of PHI leaves a trace before the PHI leaves the building.
     state.audit.record(&audit("success")).await?;
-    let data = row.open(&state.keyring).map_err(|e| {
-        ApiError::Internal(anyhow::Error::new(e).context("a sealed column could not be opened"))
-    })?;
-    Ok(Success::data(data))
+    super::profile_update::answer(&state, row, None)
 }

@@ -49,6 +49,31 @@ async fn the_profile_needs_a_valid_access_token() {
 }
 
 #[tokio::test]
+async fn deactivation_needs_a_valid_access_token_before_its_body_is_judged() {
+    let (app, rows) = app_and_trail(&[]).await;
+    let uri = "/api/v1/patient/profile/0b6f1c7e-8d1a-4a53-9d3e-2f1f5a9c7b10";
+    for body in [json!({"password": "SecurePassword123!"}), json!({})] {
+        let request = Request::delete(uri)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, "Bearer garbage")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let answer = send(app.clone(), request).await;
+        assert_error(
+            &answer,
+            401,
+            "Authentication required: a valid Bearer access token",
+            &json!({}),
+        );
+        assert_eq!(answer.headers[header::WWW_AUTHENTICATE], "Bearer");
+    }
+    assert_eq!(
+        audited(&rows),
+        [("account_deactivate", "unauthenticated"); 2]
+    );
+}
+
+#[tokio::test]
 async fn every_answer_carries_the_security_headers() {
     let app = app().await;
     let requests = [

@@ -162,6 +162,20 @@ async fn the_document_lists_every_endpoint_with_its_answers() {
             &["200", "401", "403", "404", "408", "500", "503"],
         ),
         (
+            "/api/v1/patient/profile/{patient_id}",
+            "patch",
+            &[
+                "200", "400", "401", "403", "404", "408", "412", "413", "415", "422", "500", "503",
+            ],
+        ),
+        (
+            "/api/v1/patient/profile/{patient_id}",
+            "delete",
+            &[
+                "200", "400", "401", "403", "404", "408", "413", "415", "422", "429", "500", "503",
+            ],
+        ),
+        (
             "/api/v1/partner/webhook-endpoints",
             "post",
             &[
@@ -240,6 +254,15 @@ async fn the_document_lists_every_endpoint_with_its_answers() {
     assert_eq!(profile["security"], json!([{"bearer_auth": []}]));
     let profile_401 = resolve(&spec, &profile["responses"]["401"]);
     assert!(profile_401["headers"]["WWW-Authenticate"].is_object());
+    // Deactivating the account needs the same token, and the password.
+    let deactivate = &spec["paths"]["/api/v1/patient/profile/{patient_id}"]["delete"];
+    assert_eq!(deactivate["security"], json!([{"bearer_auth": []}]));
+    assert!(deactivate["responses"]["401"]["headers"]["WWW-Authenticate"].is_object());
+    assert!(deactivate["responses"]["429"]["headers"]["Retry-After"].is_object());
+    assert_eq!(
+        deactivate["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/DeactivateRequest"
+    );
     // A partner's webhooks need its key, and say so in a 401.
     for (path, method) in [
         ("/api/v1/partner/webhook-endpoints", "post"),

@@ -84,6 +84,18 @@ fn cases() -> Vec<Case> {
             ],
             code: None,
         },
+        Case {
+            letter: render(Letter::account_deactivated(NAME, at())),
+            subject: "Your account was deactivated",
+            link: None,
+            says: vec![
+                "Your patient account was deactivated on 1 December 2026 at 14:03 UTC.".into(),
+                "Your records are kept".into(),
+                "If this was not you, someone else may know your password:".into(),
+                "contact support right away".into(),
+            ],
+            code: None,
+        },
     ]
 }
 
