@@ -24,6 +24,9 @@ use crate::eventually;
 /// One request as it arrived.
 #[derive(Debug, Clone)]
 pub struct Received {
+    pub method: String,
+    /// The path and query, as requested.
+    pub path: String,
     /// Header names lowercased.
     pub headers: HashMap<String, String>,
     pub body: Vec<u8>,
@@ -192,6 +195,11 @@ async fn answer(
     request: Request<hyper::body::Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let at = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or_else(String::new, |p| p.as_str().to_owned());
     let headers = request
         .headers()
         .iter()
@@ -206,6 +214,8 @@ async fn answer(
     };
     let (status, delay) = state.next_answer();
     lock(&state.received).push(Received {
+        method,
+        path,
         headers,
         body,
         at,

@@ -53,6 +53,9 @@ BUSINESS = {
     # DELETE (deactivation) shares the path: the generated requests hold no
     # valid access token, so it refuses them (401) before judging the body.
     "/api/v1/patient/profile/{patient_id}": {401: {}, 403: {}, 404: {}},
+    # Codes need an access token the generated requests do not have.
+    "/api/v1/patient/phone/verification": {401: {}},
+    "/api/v1/patient/phone/verification/confirm": {401: {}},
     # Made-up refresh tokens; sessions the client does not hold.
     "/api/v1/patient/token/refresh": {401: {}, 429: {}},
     "/api/v1/patient/logout": {401: {}},

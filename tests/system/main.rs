@@ -33,6 +33,7 @@ mod pages;
 mod partner_reads;
 mod partners;
 mod phi;
+mod phone_verification;
 mod pipeline;
 mod profile_changes;
 mod schema;

@@ -17,6 +17,7 @@ mod openapi;
 mod outbox;
 mod outcomes;
 mod passwords;
+mod phone_verification;
 mod prefer;
 mod profile;
 mod profile_changes;

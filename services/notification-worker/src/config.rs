@@ -31,6 +31,10 @@ pub struct NotifierConfig {
     pub public_base_url: String,
     /// How long the emailed tokens stay valid.
     pub ttl: TokenTtl,
+    /// `SMS_TRANSPORT` and its settings (see [`crate::sms`]).
+    pub sms: crate::sms::SmsConfig,
+    /// `PHONE_CODE_TTL`, default 10 minutes: how long a texted code works.
+    pub phone_code_ttl: Duration,
     /// `HEALTH_ADDR` (default `127.0.0.1:8002`), `WORKER_PREFETCH`
     /// (default 8) and `MAX_DELIVERIES`.
     pub consumer: ConsumerConfig,
@@ -60,6 +64,8 @@ impl NotifierConfig {
                 password_reset: vars
                     .duration_or("PASSWORD_RESET_TOKEN_TTL", Duration::from_secs(3600))?,
             },
+            sms: crate::sms::SmsConfig::from_vars(&vars, common.app_env)?,
+            phone_code_ttl: vars.duration_or("PHONE_CODE_TTL", Duration::from_secs(600))?,
             consumer: ConsumerConfig::from_vars(
                 &vars,
                 SocketAddr::from(([127, 0, 0, 1], 8002)),

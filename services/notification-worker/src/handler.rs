@@ -24,6 +24,7 @@ use crate::{
     letters::Letter,
     mailer::Mailer,
     notice::Notice,
+    phone::PhoneCodes,
     store::{self, Claim, Patient, TokenKind},
 };
 
@@ -32,6 +33,8 @@ pub struct Notifier {
     pub mailer: Mailer,
     pub public_base_url: String,
     pub ttl: TokenTtl,
+    /// Phone verification codes and the SMS transport they go by.
+    pub phone: PhoneCodes,
     pub shutdown: Shutdown,
     /// This process's id in the claims it holds.
     pub holder: Uuid,
@@ -107,14 +110,24 @@ impl Handler for Notifier {
             }
         }
         let lease = LeaseKeeper::spawn(self.db.clone(), event_id, self.holder);
-        let sent = self.compose_and_send(notice, patient_id, &patient).await;
+        let sent = match notice {
+            Notice::PhoneVerification => {
+                let db = &self.db;
+                self.phone
+                    .send(db, &self.mailer, &self.shutdown, event_id)
+                    .await
+            }
+            _ => self.compose_and_send(notice, patient_id, &patient).await,
+        };
         drop(lease);
         if let Err(e) = sent {
             // Give the claim back so the retry (here or elsewhere) may send.
             let _ = store::release(&self.db, event_id, self.holder).await;
             return Err(e);
         }
-        tracing::info!(kind, "email sent");
+        if notice != Notice::PhoneVerification {
+            tracing::info!(kind, "email sent");
+        }
         self.record_sent(event_id).await
     }
 
@@ -193,6 +206,10 @@ impl Notifier {
             }
             Notice::AccountDeactivated { at } => {
                 (Letter::account_deactivated(first_name, at)?, None)
+            }
+            // Sent by SMS (crate::phone), never written as an email.
+            Notice::PhoneVerification => {
+                return Err(askama::Error::custom("a phone code is not an email"))
             }
         })
     }

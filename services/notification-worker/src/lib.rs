@@ -10,6 +10,7 @@ mod handler;
 mod letters;
 mod mailer;
 mod notice;
+mod phone;
 pub mod sms;
 mod store;
 mod wording;
@@ -17,7 +18,9 @@ mod wording;
 use anyhow::Context;
 use shared::{shutdown::Shutdown, worker};
 
-use crate::{config::NotifierConfig, handler::Notifier, mailer::Mailer};
+use crate::{
+    config::NotifierConfig, handler::Notifier, mailer::Mailer, phone::PhoneCodes, sms::SmsTransport,
+};
 
 pub async fn run(config: NotifierConfig, shutdown: Shutdown) -> anyhow::Result<()> {
     let NotifierConfig {
@@ -25,6 +28,8 @@ pub async fn run(config: NotifierConfig, shutdown: Shutdown) -> anyhow::Result<(
         smtp,
         public_base_url,
         ttl,
+        sms,
+        phone_code_ttl,
         consumer,
     } = config;
     worker::run(common, consumer, shutdown, |opened| {
@@ -33,6 +38,11 @@ pub async fn run(config: NotifierConfig, shutdown: Shutdown) -> anyhow::Result<(
             mailer: Mailer::new(&smtp).context("configuring SMTP")?,
             public_base_url,
             ttl,
+            phone: PhoneCodes {
+                transport: SmsTransport::new(sms).context("configuring the SMS transport")?,
+                keyring: opened.keyring,
+                ttl: phone_code_ttl,
+            },
             shutdown: opened.shutdown,
             holder: uuid::Uuid::new_v4(),
         })

@@ -20,6 +20,9 @@ pub enum Notice {
     },
     /// After the patient deactivated their account: a security notice.
     AccountDeactivated { at: DateTime<Utc> },
+    /// After a request for a phone verification code: a text message, not
+    /// an email (see [`crate::phone`]); the event's id is the code's row.
+    PhoneVerification,
 }
 
 /// Why nothing is sent; worded for logs, so without PHI.
@@ -37,6 +40,7 @@ impl Notice {
             PatientEvent::AccountDeactivated(e) => Self::AccountDeactivated {
                 at: e.deactivated_at,
             },
+            PatientEvent::PhoneVerificationRequested(_) => Self::PhoneVerification,
         }
     }
 
@@ -46,6 +50,7 @@ impl Notice {
             Self::PasswordReset => DeliveryKind::PasswordReset,
             Self::PasswordChanged { .. } => DeliveryKind::PasswordChanged,
             Self::AccountDeactivated { .. } => DeliveryKind::AccountDeactivated,
+            Self::PhoneVerification => DeliveryKind::PhoneVerification,
         }
     }
 
@@ -56,7 +61,9 @@ impl Notice {
     pub fn skip_for(self, patient: &Patient) -> Option<Skip> {
         match self {
             Self::Verification if patient.email_verified => Some("email already verified"),
-            Self::PasswordReset if !patient.is_active => Some("account inactive"),
+            Self::PasswordReset | Self::PhoneVerification if !patient.is_active => {
+                Some("account inactive")
+            }
             _ => None,
         }
     }
@@ -117,6 +124,14 @@ mod tests {
             "password_changed"
         );
         assert_eq!(deactivated().kind().as_str(), "account_deactivated");
+        let phone = Notice::of(&PatientEvent::PhoneVerificationRequested(
+            VerificationRequestedV1 {
+                event_id: Uuid::nil(),
+                patient_id: Uuid::nil(),
+                requested_at: DateTime::<Utc>::UNIX_EPOCH,
+            },
+        ));
+        assert_eq!(phone.kind().as_str(), "phone_verification");
     }
 
     #[test]
@@ -127,13 +142,14 @@ mod tests {
             changed(PasswordChange::Reset),
             changed(PasswordChange::Changed),
             deactivated(),
+            Notice::PhoneVerification,
         ];
         // (verified, active) → is each notice sent?
         let table = [
-            ((false, true), [true, true, true, true, true]),
-            ((true, true), [false, true, true, true, true]),
-            ((false, false), [true, false, true, true, true]),
-            ((true, false), [false, false, true, true, true]),
+            ((false, true), [true, true, true, true, true, true]),
+            ((true, true), [false, true, true, true, true, true]),
+            ((false, false), [true, false, true, true, true, false]),
+            ((true, false), [false, false, true, true, true, false]),
         ];
         for ((verified, active), sent) in table {
             for (notice, sent) in notices.iter().zip(sent) {

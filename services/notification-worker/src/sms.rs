@@ -36,14 +36,14 @@ pub enum SmsConfig {
 }
 
 impl SmsConfig {
-    /// `email` unless `SMS_TRANSPORT` says otherwise; production must name
-    /// a real transport.
+    /// `email` unless `SMS_TRANSPORT` says otherwise. Production must name
+    /// its transport: no deployment falls back to texts by email unawares.
     pub fn from_vars(vars: &Vars<'_>, app_env: AppEnv) -> Result<Self, ConfigError> {
         let transport = vars.get("SMS_TRANSPORT");
         match transport.as_deref() {
-            None | Some("email") if app_env.is_production() => Err(ConfigError::new(
+            None if app_env.is_production() => Err(ConfigError::new(
                 "SMS_TRANSPORT",
-                "must be twilio in production (email is for development)",
+                "is required in production: twilio (or email, which delivers texts to the SMTP server)",
             )),
             None | Some("email") => Ok(Self::Email),
             Some("twilio") => Ok(Self::Twilio {
@@ -196,6 +196,10 @@ mod tests {
             config(&[], AppEnv::Production).err().as_deref(),
             Some("SMS_TRANSPORT")
         );
+        assert!(matches!(
+            config(&[("SMS_TRANSPORT", "email")], AppEnv::Production),
+            Ok(SmsConfig::Email)
+        ));
         assert_eq!(
             config(&[("SMS_TRANSPORT", "carrier-pigeon")], AppEnv::Development)
                 .err()

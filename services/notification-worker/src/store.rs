@@ -28,6 +28,7 @@ pub enum DeliveryKind {
     PasswordReset,
     PasswordChanged,
     AccountDeactivated,
+    PhoneVerification,
 }
 
 impl DeliveryKind {
@@ -37,6 +38,7 @@ impl DeliveryKind {
             Self::PasswordReset => "password_reset",
             Self::PasswordChanged => "password_changed",
             Self::AccountDeactivated => "account_deactivated",
+            Self::PhoneVerification => "phone_verification",
         }
     }
 }

@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 use super::topology::{
     ACCOUNT_DEACTIVATED, EVENTS_EXCHANGE, PASSWORD_CHANGED, PASSWORD_RESET_REQUESTED,
-    PATIENT_CREATED, REGISTRATION_EXCHANGE, REGISTRATION_REQUESTED, VERIFICATION_REQUESTED,
+    PATIENT_CREATED, PHONE_VERIFICATION_REQUESTED, REGISTRATION_EXCHANGE, REGISTRATION_REQUESTED,
+    VERIFICATION_REQUESTED,
 };
 use crate::messages::{OutcomeEvent, PatientEvent, RegistrationRequested, WebhookAttempt};
 
@@ -61,6 +62,7 @@ impl Contract for PatientEvent {
             Self::PasswordResetRequested(_) => PASSWORD_RESET_REQUESTED,
             Self::PasswordChanged(_) => PASSWORD_CHANGED,
             Self::AccountDeactivated(_) => ACCOUNT_DEACTIVATED,
+            Self::PhoneVerificationRequested(_) => PHONE_VERIFICATION_REQUESTED,
         }
     }
 
@@ -71,6 +73,7 @@ impl Contract for PatientEvent {
             Self::PasswordResetRequested(_) => "password_reset.requested.v1",
             Self::PasswordChanged(_) => "password.changed.v1",
             Self::AccountDeactivated(_) => "account.deactivated.v1",
+            Self::PhoneVerificationRequested(_) => "phone_verification.requested.v1",
         }
     }
 
@@ -205,6 +208,16 @@ mod tests {
                     patient_id: id,
                     deactivated_at: at,
                 })),
+                NOTIFICATION_QUEUE,
+            ),
+            (
+                placed(&PatientEvent::PhoneVerificationRequested(
+                    VerificationRequestedV1 {
+                        event_id: id,
+                        patient_id: id,
+                        requested_at: at,
+                    },
+                )),
                 NOTIFICATION_QUEUE,
             ),
         ];

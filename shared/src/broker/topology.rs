@@ -5,7 +5,7 @@
 //! | exchange (type) | routing key | queue |
 //! |---|---|---|
 //! | `registration` (direct) | `registration.requested` | `registration.requests` |
-//! | `patient.events` (topic) | `patient.created`, `patient.verification_requested`, `patient.password_reset_requested`, `patient.password_changed`, `patient.account_deactivated` | `notification.patient-created` |
+//! | `patient.events` (topic) | `patient.created`, `patient.verification_requested`, `patient.password_reset_requested`, `patient.password_changed`, `patient.account_deactivated`, `patient.phone_verification_requested` | `notification.patient-created` |
 //! | `patient.events` (topic) | `registration.completed`, `registration.rejected`, `registration.failed`, `patient.email_verified` | `webhook.events` |
 //! | `webhooks` (direct) | `webhook.attempt` | `webhook.attempts` |
 //! | `dead-letter` (direct) | `<queue>` | `<queue>.dlq` |
@@ -25,6 +25,7 @@ pub const VERIFICATION_REQUESTED: &str = "patient.verification_requested";
 pub const PASSWORD_RESET_REQUESTED: &str = "patient.password_reset_requested";
 pub const PASSWORD_CHANGED: &str = "patient.password_changed";
 pub const ACCOUNT_DEACTIVATED: &str = "patient.account_deactivated";
+pub const PHONE_VERIFICATION_REQUESTED: &str = "patient.phone_verification_requested";
 pub const NOTIFICATION_QUEUE: &str = "notification.patient-created";
 pub const REGISTRATION_COMPLETED: &str = "registration.completed";
 pub const REGISTRATION_REJECTED: &str = "registration.rejected";
@@ -71,6 +72,7 @@ pub const WORK_QUEUES: [WorkQueue; 4] = [
             PASSWORD_RESET_REQUESTED,
             PASSWORD_CHANGED,
             ACCOUNT_DEACTIVATED,
+            PHONE_VERIFICATION_REQUESTED,
         ],
         bounded: false,
     },

@@ -35,6 +35,8 @@ use utoipa::{
         crate::routes::password::change_password,
         crate::routes::profile::profile,
         crate::routes::profile_update::update,
+        crate::routes::phone::request,
+        crate::routes::phone::confirm,
         crate::routes::deactivation::deactivate,
         crate::routes::webhooks::endpoints::create,
         crate::routes::webhooks::endpoints::list,

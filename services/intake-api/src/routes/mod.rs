@@ -8,6 +8,7 @@ pub(crate) mod login;
 pub(crate) mod pages;
 pub(crate) mod partner;
 pub(crate) mod password;
+pub(crate) mod phone;
 pub(crate) mod profile;
 pub(crate) mod profile_update;
 pub(crate) mod register;
@@ -95,6 +96,11 @@ pub fn router(state: AppState, request_timeout: std::time::Duration) -> Router {
             get(profile::profile)
                 .patch(profile_update::update)
                 .delete(deactivation::deactivate),
+        )
+        .route("/api/v1/patient/phone/verification", post(phone::request))
+        .route(
+            "/api/v1/patient/phone/verification/confirm",
+            post(phone::confirm),
         )
         .route(
             "/api/v1/partner/webhook-endpoints",

@@ -162,6 +162,20 @@ async fn the_document_lists_every_endpoint_with_its_answers() {
             &["200", "401", "403", "404", "408", "500", "503"],
         ),
         (
+            "/api/v1/patient/phone/verification",
+            "post",
+            &[
+                "202", "401", "403", "404", "408", "409", "429", "500", "503",
+            ],
+        ),
+        (
+            "/api/v1/patient/phone/verification/confirm",
+            "post",
+            &[
+                "200", "400", "401", "408", "413", "415", "422", "429", "500", "503",
+            ],
+        ),
+        (
             "/api/v1/patient/profile/{patient_id}",
             "patch",
             &[
