@@ -170,6 +170,7 @@ async fn cors_allows_only_the_configured_origins() {
         "prefer",
         "idempotency-key",
         "x-api-key",
+        "if-match",
     ] {
         assert!(allow_headers.contains(name), "{name} in {allow_headers:?}");
     }
@@ -188,7 +189,7 @@ async fn cors_allows_only_the_configured_origins() {
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "access-control-allow-origin"), PARTNER);
     let exposed = header(&response, "access-control-expose-headers").to_lowercase();
-    for name in ["location", "retry-after", "preference-applied"] {
+    for name in ["location", "retry-after", "preference-applied", "etag"] {
         assert!(exposed.contains(name), "{name} in {exposed:?}");
     }
     assert!(header(&response, "vary").to_lowercase().contains("origin"));

@@ -9,20 +9,31 @@ use std::time::Duration;
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine as _};
 use e2e::{
-    accounts::{login, nth_email, profile, registered, PASSWORD},
+    accounts::{login, nth_email, post, profile, registered, PASSWORD},
     receiver::Receiver,
     unique_example, Stack, StackOptions,
 };
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-/// A registered patient: id, access token, registration body.
+/// A registered patient whose email is verified: id, access token,
+/// registration body.
 async fn patient(stack: &Stack) -> (String, String, Value) {
     let body = unique_example();
-    let (id, _) = registered(stack, &body).await;
+    let (id, email) = registered(stack, &body).await;
     let (code, json) = login(stack, body["email"].as_str().unwrap(), PASSWORD).await;
     assert_eq!(code, 200, "{json}");
     let token = json["data"]["access_token"].as_str().unwrap().to_owned();
+    // No text before the email is verified.
+    let (code, _, json) = ask(stack, &token).await;
+    assert_eq!(code, 403, "{json}");
+    let (code, json) = post(
+        stack,
+        "/api/v1/patient/verify-email",
+        json!({"token": email.token().unwrap()}),
+    )
+    .await;
+    assert_eq!(code, 200, "{json}");
     (id, token, body)
 }
 
@@ -147,6 +158,7 @@ async fn a_code_by_text_verifies_the_phone_number() {
     assert_eq!(
         outcomes,
         [
+            "phone_verification_request:email_unverified",
             "phone_verification_request:sent",
             "phone_verification_confirm:invalid_code",
             "phone_verification_confirm:success",

@@ -142,9 +142,10 @@ pub async fn consume_verification_token(
 ) -> sqlx::Result<Option<(Uuid, Option<OutcomeEvent>)>> {
     let mut tx = db.begin().await?;
     let patient: Option<Uuid> = sqlx::query_scalar(
-        "UPDATE email_verification_tokens SET used_at = now() \
-         WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > now() \
-         RETURNING patient_id",
+        "UPDATE email_verification_tokens t SET used_at = now() FROM patients p \
+         WHERE t.token_hash = $1 AND t.used_at IS NULL AND t.revoked_at IS NULL \
+           AND t.expires_at > now() AND p.id = t.patient_id AND p.is_active \
+         RETURNING t.patient_id",
     )
     .bind(token_hash.as_slice())
     .fetch_optional(&mut *tx)

@@ -18,8 +18,9 @@ use axum::{
 /// Wider than today's routes so that new ones need no change here; the
 /// router still answers 405 to a method a route does not serve.
 const ALLOW_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
-const ALLOW_HEADERS: &str = "content-type, authorization, prefer, idempotency-key, x-api-key";
-const EXPOSE_HEADERS: &str = "location, retry-after, preference-applied";
+const ALLOW_HEADERS: &str =
+    "content-type, authorization, prefer, idempotency-key, x-api-key, if-match";
+const EXPOSE_HEADERS: &str = "location, retry-after, preference-applied, etag";
 /// How long a browser may cache a preflight, in seconds.
 const MAX_AGE: &str = "600";
 

@@ -47,15 +47,20 @@ pub async fn deactivate(
         patient_id,
         deactivated_at: chrono::Utc::now(),
     });
-    if !apply(&state.db, patient_id, &checked.password_hash, &event).await? {
+    if !apply(
+        &state.db,
+        patient_id,
+        &checked.password_hash,
+        &event,
+        &audit("success"),
+    )
+    .await?
+    {
         // Deactivated, or the password changed, while this one was being
         // checked: nothing changed here.
         state.audit.record(&audit("superseded")).await?;
         return Err(ApiError::Unauthorized(crate::extract::UNAUTHENTICATED));
     }
-    // Done: a failed audit write is logged (in `shared::audit`), not
-    // answered with 503, or a retry would be told the token is invalid.
-    let _ = state.audit.record(&audit("success")).await;
     outbox::publish_soon(state, event);
     tracing::info!(%patient_id, "account deactivated");
     Ok(())
@@ -63,12 +68,14 @@ pub async fn deactivate(
 
 /// In one transaction: the patient inactive (only if still active with the
 /// checked password), every session and unused reset link ended, the notice
-/// staged. `false` if the account was not in that state.
+/// staged, the audit row written. `false` if the account was not in that
+/// state.
 async fn apply(
     db: &PgPool,
     patient_id: Uuid,
     checked_hash: &str,
     notice: &PatientEvent,
+    trace: &Entry<'_>,
 ) -> sqlx::Result<bool> {
     let mut tx = db.begin().await?;
     let changed = sqlx::query(
@@ -91,6 +98,7 @@ async fn apply(
     .await?;
     accounts::revoke_reset_tokens(&mut tx, patient_id).await?;
     outbox::stage(&mut tx, &notice.clone().into()).await?;
+    shared::audit::record_changes(&mut tx, trace, &[]).await?;
     tx.commit().await?;
     Ok(true)
 }

@@ -93,6 +93,11 @@ fn spawn_sweeper(db: PgPool, ttl: std::time::Duration, shutdown: Shutdown) {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "could not sweep sessions"),
             }
+            match phone_verification::sweep(&db).await {
+                Ok(n) if n > 0 => tracing::info!(deleted = n, "old phone codes swept"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not sweep phone codes"),
+            }
         }
     });
 }

@@ -84,6 +84,16 @@ pub async fn save(
         }
         Err(e) => return Err(e),
     };
+    if changed.contains(&"phone_number") {
+        // A code texted to the old number verifies nothing now: ended.
+        sqlx::query(
+            "UPDATE phone_verification_codes SET revoked_at = now() \
+             WHERE patient_id = $1 AND used_at IS NULL AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    }
     let entry = Entry {
         action: Action::ProfileUpdate,
         outcome: "success",

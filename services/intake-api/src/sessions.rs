@@ -118,11 +118,13 @@ pub async fn open(
 ) -> sqlx::Result<Option<(SessionRef, RefreshToken)>> {
     let mut tx = db.begin().await?;
     let id = Uuid::new_v4();
-    // The patient's row locked: a password change waits for this session
-    // to exist (and then revokes it), or this sees the new hash.
+    // The patient's row locked: a password change or a deactivation waits
+    // for this session to exist (and then revokes it), or this sees the new
+    // hash or the inactive account.
     let opened = sqlx::query(
         "INSERT INTO sessions (id, patient_id, expires_at) \
-         SELECT $1, id, now() FROM patients WHERE id = $2 AND password_hash = $3 FOR UPDATE",
+         SELECT $1, id, now() FROM patients \
+         WHERE id = $2 AND password_hash = $3 AND is_active FOR UPDATE",
     )
     .bind(id)
     .bind(patient_id)

@@ -59,10 +59,23 @@ async fn issue(
     Ok(number.map(|n| (n, code)))
 }
 
+/// Whether the code of row `code_id` can still be used: worth sending.
+async fn still_live(db: &PgPool, code_id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM phone_verification_codes \
+                        WHERE id = $1 AND used_at IS NULL AND revoked_at IS NULL \
+                          AND expires_at > now())",
+    )
+    .bind(code_id)
+    .fetch_one(db)
+    .await
+}
+
 impl PhoneCodes {
     /// Draws and texts the code of row `code_id`, retrying the provider
-    /// with backoff while the event is held; a message the provider refuses
-    /// outright is dead-lettered (kept, never dropped).
+    /// with backoff while the event is held and the code can still be used
+    /// (an expired or replaced code is not worth a text); a message the
+    /// provider refuses outright is dead-lettered (kept, never dropped).
     pub async fn send(
         &self,
         db: &PgPool,
@@ -91,6 +104,10 @@ impl PhoneCodes {
                 }
                 Err(e) => {
                     metrics().sms_failed.inc();
+                    if !still_live(db, code_id).await? {
+                        tracing::info!("phone code expired or replaced before it could be sent");
+                        return Ok(());
+                    }
                     let delay = backoff.next_delay();
                     tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "SMS send failed");
                     if shutdown.is_triggered() {

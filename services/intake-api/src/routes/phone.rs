@@ -6,11 +6,7 @@ use std::time::Duration;
 
 use axum::{extract::State, http::StatusCode, response::Response};
 use serde::{Deserialize, Serialize};
-use shared::{
-    audit::{Action, Entry},
-    phone_code,
-    validation::FieldErrors,
-};
+use shared::{phone_code, validation::FieldErrors};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -31,6 +27,8 @@ use crate::{
 const CODE_SENT: &str = "A verification code has been sent to your phone number by text message.";
 const ALREADY_VERIFIED: &str = "Your phone number is already verified";
 const TOO_MANY_CODES: &str = "Too many verification codes requested. Please try again later.";
+const EMAIL_UNVERIFIED: &str =
+    "Verify your email address first: codes are texted only to accounts with a verified email";
 const INVALID_CODE: &str = "Invalid or expired verification code";
 const ATTEMPTS_SPENT: &str =
     "Too many attempts with this code. Please request a new verification code.";
@@ -42,7 +40,8 @@ const CODE_FORMAT: &str = "Code must be the 6 digits from the text message";
 /// (drawn by the notification worker from the OS's CSPRNG; only a keyed hash
 /// is stored). It expires after `PHONE_CODE_TTL` (10 minutes by default);
 /// a new request replaces the earlier code. At most 3 codes an hour per
-/// patient (429 with `Retry-After` past that).
+/// patient and per number (429 with `Retry-After` past that). Only for an
+/// account whose email is verified (403 otherwise).
 #[utoipa::path(
     post,
     path = "/api/v1/patient/phone/verification",
@@ -52,8 +51,11 @@ const CODE_FORMAT: &str = "Code must be the 6 digits from the text message";
     responses(
         (status = 202, description = "A code is on its way", body = Success<Empty>),
         (status = 401, response = BearerRequired),
-        (status = 403, description = "The account is deactivated", body = ErrorBody,
-            example = json!(ApiError::Forbidden(DEACTIVATED).body())),
+        (status = 403, description = "The email address is not verified yet, or the account \
+            is deactivated", body = ErrorBody, examples(
+                ("Email not verified" = (value = json!(ApiError::Forbidden(EMAIL_UNVERIFIED).body()))),
+                ("Deactivated" = (value = json!(ApiError::Forbidden(DEACTIVATED).body()))),
+            )),
         (status = 404, description = "The token's patient no longer exists", body = ErrorBody,
             example = json!(ApiError::NotFound(NOT_FOUND).body())),
         (status = 409, description = "The phone number is already verified", body = ErrorBody,
@@ -74,35 +76,20 @@ pub async fn request(
     AuthPatient(patient_id): AuthPatient,
     ClientAddr(client): ClientAddr,
 ) -> Result<Response, ApiError> {
-    let requested = phone_verification::request(&state.db, patient_id).await?;
-    let (outcome, answer) = match requested {
-        Requested::Sent(event) => {
-            crate::outbox::publish_soon(&state, event);
-            ("sent", Ok(()))
-        }
-        Requested::TooMany(retry_after) => (
-            "too_many",
-            Err(ApiError::TooManyRequests {
+    let client = client.to_string();
+    match phone_verification::request(&state.db, patient_id, &client).await? {
+        Requested::Sent(event) => crate::outbox::publish_soon(&state, event),
+        Requested::TooMany(retry_after) => {
+            return Err(ApiError::TooManyRequests {
                 message: TOO_MANY_CODES,
                 retry_after,
-            }),
-        ),
-        Requested::AlreadyVerified => (
-            "already_verified",
-            Err(ApiError::Conflict(ALREADY_VERIFIED)),
-        ),
-        Requested::Inactive => ("deactivated", Err(ApiError::Forbidden(DEACTIVATED))),
-        Requested::Unknown => ("unknown_patient", Err(ApiError::NotFound(NOT_FOUND))),
-    };
-    audit(
-        &state,
-        Action::PhoneVerificationRequest,
-        outcome,
-        patient_id,
-        client,
-    )
-    .await;
-    answer?;
+            })
+        }
+        Requested::AlreadyVerified => return Err(ApiError::Conflict(ALREADY_VERIFIED)),
+        Requested::EmailUnverified => return Err(ApiError::Forbidden(EMAIL_UNVERIFIED)),
+        Requested::Inactive => return Err(ApiError::Forbidden(DEACTIVATED)),
+        Requested::Unknown => return Err(ApiError::NotFound(NOT_FOUND)),
+    }
     Ok(Success::new(CODE_SENT, Empty {}).with_status(StatusCode::ACCEPTED))
 }
 
@@ -183,15 +170,9 @@ pub async fn confirm(
     Valid(Code(code)): Valid<ConfirmPhoneRequest>,
 ) -> Result<Success<VerifiedPhone>, ApiError> {
     crate::passwords::throttle_tokens(&state, client)?;
-    let checked = phone_verification::check(&state.db, &state.keyring, patient_id, &code).await?;
-    audit(
-        &state,
-        Action::PhoneVerificationConfirm,
-        checked.audit_outcome(),
-        patient_id,
-        client,
-    )
-    .await;
+    let client = client.to_string();
+    let checked =
+        phone_verification::check(&state.db, &state.keyring, patient_id, &code, &client).await?;
     match checked {
         Checked::Verified => Ok(Success::new(
             "Phone number verified successfully.",
@@ -206,26 +187,6 @@ pub async fn confirm(
             retry_after: Duration::from_secs(1),
         }),
     }
-}
-
-/// The code's effects are committed by now: a failed audit write is logged
-/// (error level, in `shared::audit`), not answered with 503.
-async fn audit(
-    state: &AppState,
-    action: Action,
-    outcome: &'static str,
-    patient_id: Uuid,
-    client: std::net::IpAddr,
-) {
-    let client = client.to_string();
-    let entry = Entry {
-        action,
-        outcome,
-        patient_id: Some(patient_id),
-        request_id: None,
-        client_addr: Some(&client),
-    };
-    let _ = state.audit.record(&entry).await;
 }
 
 #[cfg(test)]
