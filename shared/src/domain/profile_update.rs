@@ -10,11 +10,11 @@ use super::date_of_birth::parse_date_of_birth;
 use super::emergency_contact::{parse_emergency_contact, EmergencyContact};
 use super::gender::Gender;
 use super::insurance::{parse_insurance, InsuranceInfo};
-use super::json::{reject_unknown, required_raw, Object};
+use super::json::{reject_unknown, Object};
 use super::medical_history::parse_medical_history;
 use super::name::PersonName;
 use super::phone::PhoneNumber;
-use super::registration::BODY_NOT_OBJECT;
+use super::registration::{field, BODY_NOT_OBJECT};
 use crate::validation::FieldErrors;
 
 /// The fields a patient may change here, in the profile's order.
@@ -187,20 +187,6 @@ fn parse_profile(obj: &Object, today: NaiveDate, e: &mut FieldErrors) -> Option<
         medical_history: medical_history?,
         insurance_info: insurance_info?,
     })
-}
-
-/// A required string field checked by `parse`, as registration checks it.
-fn field<T>(
-    obj: &Object,
-    key: &str,
-    label: &str,
-    errors: &mut FieldErrors,
-    parse: impl FnOnce(&str) -> Result<T, Vec<String>>,
-) -> Option<T> {
-    let raw = required_raw(obj, key, key, label, errors)?;
-    parse(raw)
-        .map_err(|messages| errors.add_all(key, messages))
-        .ok()
 }
 
 /// RFC 7396 JSON Merge Patch: an object patch merges key by key (`null`

@@ -142,8 +142,9 @@ pub fn parse_registration(body: &Value, today: NaiveDate) -> Result<NewPatient, 
 
 /// A required top-level string field, checked by `parse`. The raw
 /// (untrimmed) value is passed so the password keeps its whitespace; the
-/// other parsers trim for themselves.
-fn field<T>(
+/// other parsers trim for themselves. Profile changes check their fields
+/// with it too.
+pub(super) fn field<T>(
     obj: &Object,
     key: &str,
     label: &str,

@@ -5,10 +5,7 @@
 
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
-use shared::{
-    audit::{Action, Entry},
-    validation::FieldErrors,
-};
+use shared::{audit::Action, validation::FieldErrors};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -17,6 +14,7 @@ use crate::{
     error::ApiError,
     extract::{AuthPatient, ClientAddr, RequestBody, Text, Valid},
     passwords::{self, LOCKED_OUT, THROTTLED, WRONG_PASSWORD},
+    routes::profile::own_profile,
     wire::{
         responses::{Internal, JsonBodyErrors, PasswordBusy, TimedOut},
         ErrorBody, False, Success,
@@ -120,27 +118,16 @@ pub async fn deactivate(
     Path(raw_id): Path<String>,
     body: Result<Valid<DeactivateRequest>, ApiError>,
 ) -> Result<Success<Deactivated>, ApiError> {
-    let address = client.to_string();
-    let requested = Uuid::parse_str(&raw_id).ok();
-    let audit = |outcome| Entry {
-        action: Action::AccountDeactivate,
-        outcome,
-        patient_id: requested,
-        request_id: None,
-        client_addr: Some(&address),
-    };
     // Who may, as for reading the profile, before the body is looked at.
-    let caller = match authenticated {
-        Ok(AuthPatient(caller)) => caller,
-        Err(refused) => {
-            state.audit.record(&audit("unauthenticated")).await?;
-            return Err(refused);
-        }
-    };
-    if requested != Some(caller) {
-        state.audit.record(&audit("forbidden")).await?;
-        return Err(ApiError::Forbidden(NOT_YOURS));
-    }
+    let caller = own_profile(
+        &state,
+        authenticated,
+        &client.to_string(),
+        &raw_id,
+        Action::AccountDeactivate,
+        NOT_YOURS,
+    )
+    .await?;
     let Valid(password) = body?;
     deactivation::deactivate(&state, client, caller, &password).await?;
     Ok(Success::new(

@@ -63,26 +63,22 @@ pub async fn profile(
     Path(raw_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let client = client.to_string();
-    let requested = Uuid::parse_str(&raw_id).ok();
+    let caller = own_profile(
+        &state,
+        authenticated,
+        &client,
+        &raw_id,
+        Action::ProfileRead,
+        NOT_YOURS,
+    )
+    .await?;
     let audit = |outcome| Entry {
         action: Action::ProfileRead,
         outcome,
-        patient_id: requested,
+        patient_id: Some(caller),
         request_id: None,
         client_addr: Some(&client),
     };
-    let caller = match authenticated {
-        Ok(AuthPatient(caller)) => caller,
-        Err(refused) => {
-            // A read refused for want of a valid token is audited too.
-            state.audit.record(&audit("unauthenticated")).await?;
-            return Err(refused);
-        }
-    };
-    if requested != Some(caller) {
-        state.audit.record(&audit("forbidden")).await?;
-        return Err(ApiError::Forbidden(NOT_YOURS));
-    }
     let row = profile::find(&state.db, caller)
         .await?
         .ok_or(ApiError::NotFound(NOT_FOUND))?;
@@ -93,4 +89,37 @@ pub async fn profile(
     // Every read of PHI leaves a trace before the PHI leaves the building.
     state.audit.record(&audit("success")).await?;
     super::profile_update::answer(&state, row, None)
+}
+
+/// Who may act on profile `raw_id`: the bearer of a valid access token for
+/// that very patient. A refusal (no valid token, or another patient's id)
+/// is audited as `action` before it is answered, with `not_yours` for the
+/// second.
+pub(crate) async fn own_profile(
+    state: &AppState,
+    authenticated: Result<AuthPatient, ApiError>,
+    client: &str,
+    raw_id: &str,
+    action: Action,
+    not_yours: &'static str,
+) -> Result<Uuid, ApiError> {
+    let requested = Uuid::parse_str(raw_id).ok();
+    let refused = |outcome| Entry {
+        action,
+        outcome,
+        patient_id: requested,
+        request_id: None,
+        client_addr: Some(client),
+    };
+    match authenticated {
+        Ok(AuthPatient(caller)) if requested == Some(caller) => Ok(caller),
+        Ok(_) => {
+            state.audit.record(&refused("forbidden")).await?;
+            Err(ApiError::Forbidden(not_yours))
+        }
+        Err(unauthenticated) => {
+            state.audit.record(&refused("unauthenticated")).await?;
+            Err(unauthenticated)
+        }
+    }
 }

@@ -14,14 +14,13 @@ use shared::{
     validation::{FieldErrors, PHONE_TAKEN},
 };
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::{
     error::ApiError,
     extract::{AuthPatient, ClientAddr, JsonBody},
     profile::{Profile, Row},
     profile_changes::{self, Saved},
-    routes::profile::{DEACTIVATED, NOT_FOUND, NOT_YOURS},
+    routes::profile::{own_profile, DEACTIVATED, NOT_FOUND, NOT_YOURS},
     wire::{
         responses::{BearerRequired, Internal, PayloadTooLarge, TimedOut, Unavailable},
         ErrorBody, Success,
@@ -121,25 +120,22 @@ pub async fn update(
     body: Result<JsonBody, ApiError>,
 ) -> Result<Response, ApiError> {
     let client = client.to_string();
-    let requested = Uuid::parse_str(&raw_id).ok();
+    let caller = own_profile(
+        &state,
+        authenticated,
+        &client,
+        &raw_id,
+        Action::ProfileUpdate,
+        NOT_YOURS,
+    )
+    .await?;
     let audit = |outcome| Entry {
         action: Action::ProfileUpdate,
         outcome,
-        patient_id: requested,
+        patient_id: Some(caller),
         request_id: None,
         client_addr: Some(&client),
     };
-    let caller = match authenticated {
-        Ok(AuthPatient(caller)) => caller,
-        Err(refused) => {
-            state.audit.record(&audit("unauthenticated")).await?;
-            return Err(refused);
-        }
-    };
-    if requested != Some(caller) {
-        state.audit.record(&audit("forbidden")).await?;
-        return Err(ApiError::Forbidden(NOT_YOURS));
-    }
     let JsonBody(patch) = body?;
 
     let mut tx = state.db.begin().await?;
