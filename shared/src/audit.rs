@@ -19,6 +19,10 @@ pub enum Action {
     PhoneVerificationRequest,
     /// A patient checked a phone verification code.
     PhoneVerificationConfirm,
+    /// A patient asked to change their email address (`sent`, `email_taken`…).
+    EmailChangeRequest,
+    /// The link sent to the new address used (`success`, `email_taken`…).
+    EmailChangeConfirm,
     /// Operator commands (`admin ...`), written with [`record_operator`].
     AdminPartnerCreate,
     AdminPartnerList,
@@ -76,6 +80,8 @@ impl Action {
             Self::ProfileUpdate => "profile_update",
             Self::PhoneVerificationRequest => "phone_verification_request",
             Self::PhoneVerificationConfirm => "phone_verification_confirm",
+            Self::EmailChangeRequest => "email_change_request",
+            Self::EmailChangeConfirm => "email_change_confirm",
             Self::AdminPartnerCreate => "admin_partner_create",
             Self::AdminPartnerList => "admin_partner_list",
             Self::AdminPartnerRevoke => "admin_partner_revoke",

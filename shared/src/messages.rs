@@ -62,6 +62,12 @@ pub enum PatientEvent {
     /// (the notification worker draws the digits: they never travel).
     #[serde(rename = "phone_verification.requested.v1")]
     PhoneVerificationRequested(VerificationRequestedV1),
+    /// Routing key `patient.email_change_requested`: intake-api asks for the
+    /// two emails of an email change (the link to the new address, a notice
+    /// to the old one); the event id is the pending change's row (the
+    /// notification worker reads the address there and draws the token).
+    #[serde(rename = "email_change.requested.v1")]
+    EmailChangeRequested(VerificationRequestedV1),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,7 +118,8 @@ impl PatientEvent {
             Self::Created(e) => e.event_id,
             Self::VerificationRequested(e)
             | Self::PasswordResetRequested(e)
-            | Self::PhoneVerificationRequested(e) => e.event_id,
+            | Self::PhoneVerificationRequested(e)
+            | Self::EmailChangeRequested(e) => e.event_id,
             Self::PasswordChanged(e) => e.event_id,
             Self::AccountDeactivated(e) => e.event_id,
         }
@@ -123,7 +130,8 @@ impl PatientEvent {
             Self::Created(e) => e.patient_id,
             Self::VerificationRequested(e)
             | Self::PasswordResetRequested(e)
-            | Self::PhoneVerificationRequested(e) => e.patient_id,
+            | Self::PhoneVerificationRequested(e)
+            | Self::EmailChangeRequested(e) => e.patient_id,
             Self::PasswordChanged(e) => e.patient_id,
             Self::AccountDeactivated(e) => e.patient_id,
         }
@@ -137,7 +145,8 @@ impl PatientEvent {
             | Self::PasswordResetRequested(_)
             | Self::PasswordChanged(_)
             | Self::AccountDeactivated(_)
-            | Self::PhoneVerificationRequested(_) => self.event_id(),
+            | Self::PhoneVerificationRequested(_)
+            | Self::EmailChangeRequested(_) => self.event_id(),
         }
     }
 }

@@ -73,6 +73,10 @@ BUSINESS = {
         422: {"confirm_password": {"Passwords do not match"}},
         429: {},
     },
+    # The generated requests hold no valid access token (401 before the
+    # body is judged), nor a token from an email change link.
+    "/api/v1/patient/change-email": {401: {}},
+    "/api/v1/patient/confirm-email-change": {400: {}, 429: {}},
 }
 
 

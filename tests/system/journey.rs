@@ -6,9 +6,11 @@
 //! - `recovery`: forgot password, the reset link, its outbox and throttles;
 //! - `sessions`: refresh, reuse, logout, expiry, change password and its lockout;
 //! - `deactivation`: the patient's own and the operator's, and reactivation;
+//! - `email_change`: a new address, moved to once its link is confirmed;
 //! - here: no secret of the whole journey in any log line.
 
 mod deactivation;
+mod email_change;
 mod recovery;
 mod sessions;
 

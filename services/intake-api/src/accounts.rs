@@ -253,6 +253,8 @@ pub async fn apply_reset(
         return Ok(None);
     };
     revoke_reset_tokens(&mut tx, patient_id).await?;
+    // Whoever asked for a change with the old password cannot finish it.
+    crate::email_change::revoke_pending(&mut tx, patient_id).await?;
     set_password(&mut tx, patient_id, password_hash).await?;
     sessions::revoke_all(
         &mut tx,
@@ -336,6 +338,8 @@ pub async fn apply_change(
     )
     .await?;
     revoke_reset_tokens(&mut tx, patient_id).await?;
+    // Whoever asked for a change with the old password cannot finish it.
+    crate::email_change::revoke_pending(&mut tx, patient_id).await?;
     outbox::stage(&mut tx, &notice.clone().into()).await?;
     tx.commit().await?;
     Ok(Some(next))

@@ -97,6 +97,7 @@ async fn apply(
     )
     .await?;
     accounts::revoke_reset_tokens(&mut tx, patient_id).await?;
+    crate::email_change::revoke_pending(&mut tx, patient_id).await?;
     outbox::stage(&mut tx, &notice.clone().into()).await?;
     shared::audit::record_changes(&mut tx, trace, &[]).await?;
     tx.commit().await?;

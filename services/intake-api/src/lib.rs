@@ -10,6 +10,7 @@ mod batches;
 pub mod config;
 mod cors;
 mod deactivation;
+mod email_change;
 mod error;
 mod extract;
 mod idempotency;
@@ -71,8 +72,9 @@ pub struct Shared {
 
 pub use audit_trail::{AuditTrail, Recorded};
 
-/// Deletes expired idempotency keys, ended sessions and expired reset
-/// tokens every ten minutes until shutdown.
+/// Deletes expired idempotency keys, ended sessions, expired reset
+/// tokens, old phone codes and old email changes every ten minutes until
+/// shutdown.
 fn spawn_sweeper(db: PgPool, ttl: std::time::Duration, shutdown: Shutdown) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
@@ -97,6 +99,11 @@ fn spawn_sweeper(db: PgPool, ttl: std::time::Duration, shutdown: Shutdown) {
                 Ok(n) if n > 0 => tracing::info!(deleted = n, "old phone codes swept"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "could not sweep phone codes"),
+            }
+            match email_change::sweep(&db).await {
+                Ok(n) if n > 0 => tracing::info!(deleted = n, "old email changes swept"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not sweep email changes"),
             }
         }
     });

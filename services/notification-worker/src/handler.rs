@@ -117,6 +117,7 @@ impl Handler for Notifier {
                     .send(db, &self.mailer, &self.shutdown, event_id)
                     .await
             }
+            Notice::EmailChange => self.send_email_change(event_id, patient_id, &patient).await,
             _ => self.compose_and_send(notice, patient_id, &patient).await,
         };
         drop(lease);
@@ -125,7 +126,8 @@ impl Handler for Notifier {
             let _ = store::release(&self.db, event_id, self.holder).await;
             return Err(e);
         }
-        if notice != Notice::PhoneVerification {
+        // An email change logs each of its two emails itself.
+        if !matches!(notice, Notice::PhoneVerification | Notice::EmailChange) {
             tracing::info!(kind, "email sent");
         }
         self.record_sent(event_id).await
@@ -142,7 +144,7 @@ impl Notifier {
     /// The email is out: recording it must not fail lightly, or a retry
     /// would send a second one. So it is tried [`RECORD_TRIES`] times, and
     /// a shutdown does not cut the waits short.
-    async fn record_sent(&self, event_id: Uuid) -> Result<(), Failure> {
+    pub(crate) async fn record_sent(&self, event_id: Uuid) -> Result<(), Failure> {
         let mut backoff = RECORD_BACKOFF;
         let mut tries = 1;
         loop {
@@ -211,12 +213,22 @@ impl Notifier {
             Notice::PhoneVerification => {
                 return Err(askama::Error::custom("a phone code is not an email"))
             }
+            // Two emails, written by crate::email_change.
+            Notice::EmailChange => {
+                return Err(askama::Error::custom(
+                    "an email change is written elsewhere",
+                ))
+            }
         })
     }
 
     /// Retries SMTP with capped exponential backoff while holding the event;
     /// gives it back to the queue only when shutting down.
-    async fn send_until_delivered(&self, to: &str, letter: &Letter) -> Result<(), Failure> {
+    pub(crate) async fn send_until_delivered(
+        &self,
+        to: &str,
+        letter: &Letter,
+    ) -> Result<(), Failure> {
         let mut backoff = SMTP_BACKOFF;
         loop {
             match self.mailer.send(to, letter).await {

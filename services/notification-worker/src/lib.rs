@@ -6,6 +6,7 @@
 //! [`shared::worker`].
 
 pub mod config;
+mod email_change;
 mod handler;
 mod letters;
 mod mailer;

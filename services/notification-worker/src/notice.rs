@@ -23,6 +23,10 @@ pub enum Notice {
     /// After a request for a phone verification code: a text message, not
     /// an email (see [`crate::phone`]); the event's id is the code's row.
     PhoneVerification,
+    /// After an email change request: a link to the new address and a
+    /// notice to the current one (see [`crate::email_change`]); the event's
+    /// id is the pending change's row.
+    EmailChange,
 }
 
 /// Why nothing is sent; worded for logs, so without PHI.
@@ -41,6 +45,7 @@ impl Notice {
                 at: e.deactivated_at,
             },
             PatientEvent::PhoneVerificationRequested(_) => Self::PhoneVerification,
+            PatientEvent::EmailChangeRequested(_) => Self::EmailChange,
         }
     }
 
@@ -51,6 +56,7 @@ impl Notice {
             Self::PasswordChanged { .. } => DeliveryKind::PasswordChanged,
             Self::AccountDeactivated { .. } => DeliveryKind::AccountDeactivated,
             Self::PhoneVerification => DeliveryKind::PhoneVerification,
+            Self::EmailChange => DeliveryKind::EmailChange,
         }
     }
 
@@ -61,7 +67,9 @@ impl Notice {
     pub fn skip_for(self, patient: &Patient) -> Option<Skip> {
         match self {
             Self::Verification if patient.email_verified => Some("email already verified"),
-            Self::PasswordReset | Self::PhoneVerification if !patient.is_active => {
+            Self::PasswordReset | Self::PhoneVerification | Self::EmailChange
+                if !patient.is_active =>
+            {
                 Some("account inactive")
             }
             _ => None,
@@ -132,6 +140,14 @@ mod tests {
             },
         ));
         assert_eq!(phone.kind().as_str(), "phone_verification");
+        let change = Notice::of(&PatientEvent::EmailChangeRequested(
+            VerificationRequestedV1 {
+                event_id: Uuid::nil(),
+                patient_id: Uuid::nil(),
+                requested_at: DateTime::<Utc>::UNIX_EPOCH,
+            },
+        ));
+        assert_eq!(change.kind().as_str(), "email_change");
     }
 
     #[test]
@@ -143,13 +159,20 @@ mod tests {
             changed(PasswordChange::Changed),
             deactivated(),
             Notice::PhoneVerification,
+            Notice::EmailChange,
         ];
         // (verified, active) → is each notice sent?
         let table = [
-            ((false, true), [true, true, true, true, true, true]),
-            ((true, true), [false, true, true, true, true, true]),
-            ((false, false), [true, false, true, true, true, false]),
-            ((true, false), [false, false, true, true, true, false]),
+            ((false, true), [true, true, true, true, true, true, true]),
+            ((true, true), [false, true, true, true, true, true, true]),
+            (
+                (false, false),
+                [true, false, true, true, true, false, false],
+            ),
+            (
+                (true, false),
+                [false, false, true, true, true, false, false],
+            ),
         ];
         for ((verified, active), sent) in table {
             for (notice, sent) in notices.iter().zip(sent) {

@@ -29,6 +29,10 @@ pub enum DeliveryKind {
     PasswordChanged,
     AccountDeactivated,
     PhoneVerification,
+    /// The link to an email change's new address.
+    EmailChange,
+    /// The notice of an email change to the current address.
+    EmailChangeNotice,
 }
 
 impl DeliveryKind {
@@ -39,6 +43,8 @@ impl DeliveryKind {
             Self::PasswordChanged => "password_changed",
             Self::AccountDeactivated => "account_deactivated",
             Self::PhoneVerification => "phone_verification",
+            Self::EmailChange => "email_change",
+            Self::EmailChangeNotice => "email_change_notice",
         }
     }
 }

@@ -9,9 +9,9 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::topology::{
-    ACCOUNT_DEACTIVATED, EVENTS_EXCHANGE, PASSWORD_CHANGED, PASSWORD_RESET_REQUESTED,
-    PATIENT_CREATED, PHONE_VERIFICATION_REQUESTED, REGISTRATION_EXCHANGE, REGISTRATION_REQUESTED,
-    VERIFICATION_REQUESTED,
+    ACCOUNT_DEACTIVATED, EMAIL_CHANGE_REQUESTED, EVENTS_EXCHANGE, PASSWORD_CHANGED,
+    PASSWORD_RESET_REQUESTED, PATIENT_CREATED, PHONE_VERIFICATION_REQUESTED, REGISTRATION_EXCHANGE,
+    REGISTRATION_REQUESTED, VERIFICATION_REQUESTED,
 };
 use crate::messages::{OutcomeEvent, PatientEvent, RegistrationRequested, WebhookAttempt};
 
@@ -63,6 +63,7 @@ impl Contract for PatientEvent {
             Self::PasswordChanged(_) => PASSWORD_CHANGED,
             Self::AccountDeactivated(_) => ACCOUNT_DEACTIVATED,
             Self::PhoneVerificationRequested(_) => PHONE_VERIFICATION_REQUESTED,
+            Self::EmailChangeRequested(_) => EMAIL_CHANGE_REQUESTED,
         }
     }
 
@@ -74,6 +75,7 @@ impl Contract for PatientEvent {
             Self::PasswordChanged(_) => "password.changed.v1",
             Self::AccountDeactivated(_) => "account.deactivated.v1",
             Self::PhoneVerificationRequested(_) => "phone_verification.requested.v1",
+            Self::EmailChangeRequested(_) => "email_change.requested.v1",
         }
     }
 
@@ -212,6 +214,16 @@ mod tests {
             ),
             (
                 placed(&PatientEvent::PhoneVerificationRequested(
+                    VerificationRequestedV1 {
+                        event_id: id,
+                        patient_id: id,
+                        requested_at: at,
+                    },
+                )),
+                NOTIFICATION_QUEUE,
+            ),
+            (
+                placed(&PatientEvent::EmailChangeRequested(
                     VerificationRequestedV1 {
                         event_id: id,
                         patient_id: id,

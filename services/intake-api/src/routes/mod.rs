@@ -4,6 +4,7 @@
 pub(crate) mod batches;
 pub(crate) mod deactivation;
 mod docs;
+pub(crate) mod email_change;
 pub(crate) mod login;
 pub(crate) mod pages;
 pub(crate) mod partner;
@@ -75,6 +76,11 @@ pub fn router(state: AppState, request_timeout: std::time::Duration) -> Router {
             "/reset-password",
             get(pages::reset::reset_password_page).post(pages::reset::reset_password_form),
         )
+        .route(
+            "/confirm-email-change",
+            get(pages::email_change::confirm_email_change_page)
+                .post(pages::email_change::confirm_email_change_form),
+        )
         .route("/api/v1/partner/registrations", get(partner::registrations))
         .route("/api/v1/patient/login", post(login::login))
         .route("/api/v1/patient/token/refresh", post(session::refresh))
@@ -90,6 +96,14 @@ pub fn router(state: AppState, request_timeout: std::time::Duration) -> Router {
         .route(
             "/api/v1/patient/change-password",
             post(password::change_password),
+        )
+        .route(
+            "/api/v1/patient/change-email",
+            post(email_change::change_email),
+        )
+        .route(
+            "/api/v1/patient/confirm-email-change",
+            post(email_change::confirm_email_change),
         )
         .route(
             "/api/v1/patient/profile/{patient_id}",

@@ -141,9 +141,29 @@ async fn the_document_lists_every_endpoint_with_its_answers() {
                 "200", "400", "401", "403", "408", "413", "415", "422", "429", "500", "503",
             ],
         ),
+        (
+            "/api/v1/patient/change-email",
+            "post",
+            &[
+                "202", "400", "401", "403", "408", "413", "415", "422", "429", "500", "503",
+            ],
+        ),
+        (
+            "/api/v1/patient/confirm-email-change",
+            "post",
+            &[
+                "200", "400", "408", "413", "415", "422", "429", "500", "503",
+            ],
+        ),
         ("/verify-email", "get", &["200", "400"]),
         ("/verify-email", "post", &["200", "400", "429", "503"]),
         ("/reset-password", "get", &["200", "400"]),
+        ("/confirm-email-change", "get", &["200", "400"]),
+        (
+            "/confirm-email-change",
+            "post",
+            &["200", "400", "429", "503"],
+        ),
         (
             "/reset-password",
             "post",

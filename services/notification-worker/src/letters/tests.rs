@@ -26,6 +26,7 @@ fn at() -> DateTime<Utc> {
 fn cases() -> Vec<Case> {
     let verify = VerificationToken::generate();
     let reset = VerificationToken::generate();
+    let change = VerificationToken::generate();
     let day = Duration::from_secs(86_400);
     let hour = Duration::from_secs(3600);
     let render = |letter: askama::Result<Letter>| letter.expect("renders");
@@ -93,6 +94,36 @@ fn cases() -> Vec<Case> {
                 "Your records are kept".into(),
                 "If this was not you, someone else may know your password:".into(),
                 "contact support right away".into(),
+            ],
+            code: None,
+        },
+        Case {
+            letter: render(Letter::email_change(NAME, BASE, &change, day)),
+            subject: "Confirm your new email address",
+            link: Some(format!(
+                "{BASE}/confirm-email-change?token={}",
+                change.expose()
+            )),
+            says: vec![
+                "You asked to use this email address for your patient account.".into(),
+                "This link expires in 24 hours and works only once.".into(),
+                "your account keeps its current email address.".into(),
+                "If you did not ask for this, you can ignore this email: nothing changes.".into(),
+            ],
+            code: None,
+        },
+        Case {
+            letter: render(Letter::email_change_notice(NAME, "j***@example.com", at())),
+            subject: "A change of your email address was requested",
+            link: None,
+            says: vec![
+                "On 1 December 2026 at 14:03 UTC, a change of your patient account's email address to"
+                    .into(),
+                "j***@example.com".into(),
+                "the change happens only if the link is opened.".into(),
+                "If this was not you, someone else may know your password.".into(),
+                "that also cancels the change if its link has not been opened yet. Then contact support."
+                    .into(),
             ],
             code: None,
         },

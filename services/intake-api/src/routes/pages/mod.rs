@@ -1,11 +1,12 @@
 //! The pages a person opens from an email, under `PUBLIC_BASE_URL`:
-//! `GET /verify-email?token=…` and `GET /reset-password?token=…` show a
-//! form; only the form's POST uses the token, because mail scanners open
+//! `GET /verify-email?token=…`, `GET /reset-password?token=…` and
+//! `GET /confirm-email-change?token=…` show a form; only the form's POST uses the token, because mail scanners open
 //! links. Server-rendered (askama), no JavaScript, no external assets, a
 //! strict Content-Security-Policy (the one stylesheet is inline, allowed by
 //! its hash); every answer is `no-store` and `no-referrer` (the token is in
 //! the URL) through the router's hardening layer.
 
+pub mod email_change;
 pub mod reset;
 pub mod verify;
 
