@@ -53,3 +53,10 @@ ALTER TABLE audit_log ADD CONSTRAINT audit_log_action_check CHECK (action IN (
     'profile_update',
     'phone_verification_request', 'phone_verification_confirm',
     'email_change_request', 'email_change_confirm'));
+
+-- A confirmed change ends every session of the patient (its own reason):
+-- a change confirmed by the wrong hands strands no one signed in.
+ALTER TABLE sessions DROP CONSTRAINT sessions_revoked_reason_check;
+ALTER TABLE sessions ADD CONSTRAINT sessions_revoked_reason_check CHECK (revoked_reason IN
+    ('logout', 'refresh_token_reuse', 'password_reset', 'password_change', 'superseded',
+     'deactivation', 'email_change'));

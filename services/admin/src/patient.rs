@@ -105,13 +105,21 @@ async fn deactivate(db: &PgPool, id: Uuid) -> sqlx::Result<Option<(bool, u64)>> 
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    sqlx::query(
-        "UPDATE password_reset_tokens SET revoked_at = now() \
-         WHERE patient_id = $1 AND used_at IS NULL AND revoked_at IS NULL",
-    )
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
+    // Links still out, and a pending email change, would work again after
+    // a reactivation: they end here.
+    for table in [
+        "password_reset_tokens",
+        "email_verification_tokens",
+        "email_changes",
+    ] {
+        sqlx::query(&format!(
+            "UPDATE {table} SET revoked_at = now() \
+             WHERE patient_id = $1 AND used_at IS NULL AND revoked_at IS NULL"
+        ))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    }
     tx.commit().await?;
     Ok(Some((was_active, ended)))
 }

@@ -240,6 +240,21 @@ pub async fn apply_reset(
     notice: impl FnOnce(Uuid) -> PatientEvent,
 ) -> sqlx::Result<Option<PatientEvent>> {
     let mut tx = db.begin().await?;
+    // The patient's row first, as every other writer of a patient's links
+    // and changes takes it (an email change's confirmation among them):
+    // one lock order, so the two cannot deadlock.
+    let owner: Option<Uuid> =
+        sqlx::query_scalar("SELECT patient_id FROM password_reset_tokens WHERE token_hash = $1")
+            .bind(token_hash.as_slice())
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(owner) = owner else {
+        return Ok(None);
+    };
+    sqlx::query("SELECT 1 FROM patients WHERE id = $1 FOR UPDATE")
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
     let used: Option<(Uuid, String)> = sqlx::query_as(
         "UPDATE password_reset_tokens t SET used_at = now() FROM patients p \
          WHERE t.token_hash = $1 AND t.used_at IS NULL AND t.revoked_at IS NULL \

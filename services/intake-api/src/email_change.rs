@@ -211,6 +211,13 @@ pub async fn confirm(db: &PgPool, token_hash: &[u8; 32], client: &str) -> sqlx::
         .await?;
     revoke_pending(&mut tx, patient_id).await?;
     revoke_links_to_the_old_address(&mut tx, patient_id).await?;
+    crate::sessions::revoke_all(
+        &mut tx,
+        patient_id,
+        None,
+        crate::sessions::Revocation::EmailChange,
+    )
+    .await?;
     let verified = if was_verified {
         None
     } else {

@@ -34,6 +34,9 @@ pub enum Revocation {
     PasswordChange,
     /// The patient deactivated the account: no session of it goes on.
     Deactivation,
+    /// The account's email address changed: every session ends, so a
+    /// change confirmed by the wrong hands strands no one signed in.
+    EmailChange,
 }
 
 impl Revocation {
@@ -45,6 +48,7 @@ impl Revocation {
             Self::PasswordReset => "password_reset",
             Self::PasswordChange => "password_change",
             Self::Deactivation => "deactivation",
+            Self::EmailChange => "email_change",
         }
     }
 }

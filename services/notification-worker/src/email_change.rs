@@ -78,7 +78,9 @@ impl Notifier {
             .await?;
         let token = VerificationToken::generate();
         let ttl = self.ttl.verification;
-        let letter = Letter::email_change(&to.first_name, &self.public_base_url, &token, ttl)
+        // Nobody has shown yet that the new address is the patient's: a
+        // mistyped one must not learn their name (or that they are one).
+        let letter = Letter::email_change("there", &self.public_base_url, &token, ttl)
             .map_err(|e| Failure::Transient(format!("rendering the email: {e}")))?;
         let Some(new_email) = issue_token(&self.db, change_id, &token.hash(), ttl).await? else {
             tracing::info!("email change used or replaced: no link to send");

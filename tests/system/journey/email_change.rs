@@ -152,10 +152,14 @@ async fn the_address_changes_only_when_the_link_sent_to_it_is_confirmed() {
     let (status, page) = post_form(&stack, &token).await;
     assert_eq!(status, 200);
     assert!(page.contains("Your email address has been changed"));
+    // Every session ended with the change: sign in again, with the new address.
+    let (status, body) = profile(&stack, &patient_id, Some(&access)).await;
+    assert_eq!(status, 401, "{body}");
     let (status, body) = login(&stack, &new, PASSWORD).await;
     assert_eq!(status, 200, "{body}");
+    let renewed = body["data"]["access_token"].as_str().unwrap().to_owned();
     assert_eq!(login(&stack, &old, PASSWORD).await.0, 401);
-    let (status, body) = profile(&stack, &patient_id, Some(&access)).await;
+    let (status, body) = profile(&stack, &patient_id, Some(&renewed)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["email"], new.as_str());
     assert_eq!(body["data"]["email_verified"], true);
