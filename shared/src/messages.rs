@@ -68,6 +68,19 @@ pub enum PatientEvent {
     /// notification worker reads the address there and draws the token).
     #[serde(rename = "email_change.requested.v1")]
     EmailChangeRequested(VerificationRequestedV1),
+    /// Routing key `patient.profile_changed`: intake-api tells the patient
+    /// that their profile was changed, naming the fields (never values).
+    #[serde(rename = "profile.changed.v1")]
+    ProfileChanged(ProfileChangedV1),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileChangedV1 {
+    pub event_id: Uuid,
+    pub patient_id: Uuid,
+    /// Names from `domain::EDITABLE_FIELDS` only.
+    pub fields: Vec<String>,
+    pub changed_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,6 +133,7 @@ impl PatientEvent {
             | Self::PasswordResetRequested(e)
             | Self::PhoneVerificationRequested(e)
             | Self::EmailChangeRequested(e) => e.event_id,
+            Self::ProfileChanged(e) => e.event_id,
             Self::PasswordChanged(e) => e.event_id,
             Self::AccountDeactivated(e) => e.event_id,
         }
@@ -132,6 +146,7 @@ impl PatientEvent {
             | Self::PasswordResetRequested(e)
             | Self::PhoneVerificationRequested(e)
             | Self::EmailChangeRequested(e) => e.patient_id,
+            Self::ProfileChanged(e) => e.patient_id,
             Self::PasswordChanged(e) => e.patient_id,
             Self::AccountDeactivated(e) => e.patient_id,
         }
@@ -146,7 +161,8 @@ impl PatientEvent {
             | Self::PasswordChanged(_)
             | Self::AccountDeactivated(_)
             | Self::PhoneVerificationRequested(_)
-            | Self::EmailChangeRequested(_) => self.event_id(),
+            | Self::EmailChangeRequested(_)
+            | Self::ProfileChanged(_) => self.event_id(),
         }
     }
 }

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use e2e::{
-    accounts::{login, profile, registered, PASSWORD},
+    accounts::{login, nth_email, profile, registered, PASSWORD},
     unique_example, Stack,
 };
 use reqwest::StatusCode;
@@ -146,6 +146,31 @@ async fn a_merge_patch_changes_every_kind_of_field_and_keeps_phi_sealed() {
             "insurance_info"
         ]
     );
+
+    // The patient is told, with the fields' names and none of their values.
+    let notice = nth_email(body["email"].as_str().unwrap(), 2).await;
+    assert_eq!(notice.subject, "Your profile was changed");
+    assert!(
+        notice.text.contains(
+            "first name, date of birth, gender, address, emergency contact, medical history, insurance info"
+        ),
+        "{}",
+        notice.text
+    );
+    // (It greets the patient by their name, as every notice does.)
+    for value in [
+        "Cambridge",
+        "02139",
+        "AE998877",
+        "Aetna",
+        "Hay fever",
+        "1985",
+    ] {
+        assert!(
+            !notice.text.contains(value) && !notice.html.contains(value),
+            "a changed value in the notice"
+        );
+    }
 
     // The old tag is stale now: 412, nothing written.
     let (code, _, json) = patch(

@@ -7,12 +7,16 @@ use shared::{
     crypto::Keyring,
     db::violated_unique_constraint,
     domain::ProfileFields,
+    messages::{PatientEvent, ProfileChangedV1},
     patient_phi::SealedColumns,
 };
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::profile::{Row, COLUMNS};
+use crate::{
+    outbox,
+    profile::{Row, COLUMNS},
+};
 
 /// The patient's row, locked until the transaction ends.
 pub async fn find_locked(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Row>> {
@@ -26,8 +30,8 @@ pub async fn find_locked(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<Option
 
 /// How a write ended.
 pub enum Saved {
-    /// The row as it now is.
-    Updated(Box<Row>),
+    /// The row as it now is, and the notice staged for the patient.
+    Updated(Box<Row>, PatientEvent),
     /// The new phone number belongs to another patient (the unique index
     /// says so, whatever raced to it).
     PhoneTaken,
@@ -101,6 +105,15 @@ pub async fn save(
         request_id: None,
         client_addr: Some(client_addr),
     };
-    audit::record_changes(tx, &entry, changed).await?;
-    Ok(Saved::Updated(Box::new(row)))
+    audit::record_changes(&mut *tx, &entry, changed).await?;
+    // The patient hears of every change (a stolen access token alone can
+    // make one): the fields' names, never their values.
+    let notice = PatientEvent::ProfileChanged(ProfileChangedV1 {
+        event_id: Uuid::new_v4(),
+        patient_id: id,
+        fields: changed.iter().map(|f| (*f).to_owned()).collect(),
+        changed_at: chrono::Utc::now(),
+    });
+    outbox::stage(tx, &notice.clone().into()).await?;
+    Ok(Saved::Updated(Box::new(row), notice))
 }

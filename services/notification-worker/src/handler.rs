@@ -213,6 +213,10 @@ impl Notifier {
             Notice::PhoneVerification => {
                 return Err(askama::Error::custom("a phone code is not an email"))
             }
+            Notice::ProfileChanged { fields, at } => (
+                Letter::profile_changed(first_name, &fields.words(), at)?,
+                None,
+            ),
             // Two emails, written by crate::email_change.
             Notice::EmailChange => {
                 return Err(askama::Error::custom(

@@ -22,6 +22,7 @@ pub const VERIFICATION_SUBJECT: &str = "Verify your email address";
 pub const PASSWORD_RESET_SUBJECT: &str = "Reset your password";
 pub const PASSWORD_CHANGED_SUBJECT: &str = "Your password was changed";
 pub const ACCOUNT_DEACTIVATED_SUBJECT: &str = "Your account was deactivated";
+pub const PROFILE_CHANGED_SUBJECT: &str = "Your profile was changed";
 
 #[derive(Template)]
 #[template(path = "verification.txt")]
@@ -88,6 +89,23 @@ struct AccountDeactivatedText<'a> {
 struct AccountDeactivatedHtml<'a> {
     subject: &'a str,
     first_name: &'a str,
+    when: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "profile_changed.txt")]
+struct ProfileChangedText<'a> {
+    first_name: &'a str,
+    fields: &'a str,
+    when: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "profile_changed.html")]
+struct ProfileChangedHtml<'a> {
+    subject: &'a str,
+    first_name: &'a str,
+    fields: &'a str,
     when: &'a str,
 }
 
@@ -171,6 +189,32 @@ impl Letter {
                 subject: PASSWORD_CHANGED_SUBJECT,
                 first_name,
                 by_reset,
+                when: &when,
+            }
+            .render()?,
+        })
+    }
+
+    /// "Your profile was changed": a security notice naming the fields
+    /// (never their values), with what to do if it was not the patient.
+    pub fn profile_changed(
+        first_name: &str,
+        fields: &str,
+        at: DateTime<Utc>,
+    ) -> askama::Result<Self> {
+        let when = wording::moment(at);
+        Ok(Self {
+            subject: PROFILE_CHANGED_SUBJECT,
+            text: ProfileChangedText {
+                first_name,
+                fields,
+                when: &when,
+            }
+            .render()?,
+            html: ProfileChangedHtml {
+                subject: PROFILE_CHANGED_SUBJECT,
+                first_name,
+                fields,
                 when: &when,
             }
             .render()?,

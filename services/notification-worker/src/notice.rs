@@ -2,7 +2,10 @@
 //! decided from the event and the patient's row alone, before any claim.
 
 use chrono::{DateTime, Utc};
-use shared::messages::{PasswordChange, PatientEvent};
+use shared::{
+    domain::EDITABLE_FIELDS,
+    messages::{PasswordChange, PatientEvent},
+};
 
 use crate::store::{DeliveryKind, Patient};
 
@@ -27,6 +30,37 @@ pub enum Notice {
     /// notice to the current one (see [`crate::email_change`]); the event's
     /// id is the pending change's row.
     EmailChange,
+    /// After the patient changed their profile: a security notice naming
+    /// the fields changed.
+    ProfileChanged { fields: FieldSet, at: DateTime<Utc> },
+}
+
+/// Which of the profile's editable fields (by their place in
+/// `EDITABLE_FIELDS`); names outside it are never kept, so never written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FieldSet(u16);
+
+impl FieldSet {
+    pub fn of<S: AsRef<str>>(names: &[S]) -> Self {
+        Self(
+            EDITABLE_FIELDS
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| names.iter().any(|n| n.as_ref() == **f))
+                .fold(0, |bits, (i, _)| bits | (1 << i)),
+        )
+    }
+
+    /// The fields in words, in the profile's order: "address, medical history".
+    pub fn words(self) -> String {
+        EDITABLE_FIELDS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.0 & (1 << i) != 0)
+            .map(|(_, f)| f.replace('_', " "))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// Why nothing is sent; worded for logs, so without PHI.
@@ -46,6 +80,10 @@ impl Notice {
             },
             PatientEvent::PhoneVerificationRequested(_) => Self::PhoneVerification,
             PatientEvent::EmailChangeRequested(_) => Self::EmailChange,
+            PatientEvent::ProfileChanged(e) => Self::ProfileChanged {
+                fields: FieldSet::of(&e.fields),
+                at: e.changed_at,
+            },
         }
     }
 
@@ -57,6 +95,7 @@ impl Notice {
             Self::AccountDeactivated { .. } => DeliveryKind::AccountDeactivated,
             Self::PhoneVerification => DeliveryKind::PhoneVerification,
             Self::EmailChange => DeliveryKind::EmailChange,
+            Self::ProfileChanged { .. } => DeliveryKind::ProfileChanged,
         }
     }
 
@@ -193,5 +232,24 @@ mod tests {
             .skip_unknown_patient()
             .is_none());
         assert!(deactivated().skip_unknown_patient().is_none());
+    }
+
+    #[test]
+    fn a_profile_notice_names_only_known_fields_in_the_profiles_order() {
+        let cases: [(&[&str], &str); 4] = [
+            (&[], ""),
+            (&["address"], "address"),
+            (
+                &["insurance_info", "bogus", "first_name"],
+                "first name, insurance info",
+            ),
+            (
+                &["<script>", "phone_number", "phone_number"],
+                "phone number",
+            ),
+        ];
+        for (names, want) in cases {
+            assert_eq!(FieldSet::of(names).words(), want, "{names:?}");
+        }
     }
 }

@@ -31,6 +31,7 @@ pub enum DeliveryKind {
     PhoneVerification,
     /// The link to an email change's new address.
     EmailChange,
+    ProfileChanged,
     /// The notice of an email change to the current address.
     EmailChangeNotice,
 }
@@ -44,6 +45,7 @@ impl DeliveryKind {
             Self::AccountDeactivated => "account_deactivated",
             Self::PhoneVerification => "phone_verification",
             Self::EmailChange => "email_change",
+            Self::ProfileChanged => "profile_changed",
             Self::EmailChangeNotice => "email_change_notice",
         }
     }

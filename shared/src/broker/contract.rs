@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::topology::{
     ACCOUNT_DEACTIVATED, EMAIL_CHANGE_REQUESTED, EVENTS_EXCHANGE, PASSWORD_CHANGED,
-    PASSWORD_RESET_REQUESTED, PATIENT_CREATED, PHONE_VERIFICATION_REQUESTED, REGISTRATION_EXCHANGE,
-    REGISTRATION_REQUESTED, VERIFICATION_REQUESTED,
+    PASSWORD_RESET_REQUESTED, PATIENT_CREATED, PHONE_VERIFICATION_REQUESTED, PROFILE_CHANGED,
+    REGISTRATION_EXCHANGE, REGISTRATION_REQUESTED, VERIFICATION_REQUESTED,
 };
 use crate::messages::{OutcomeEvent, PatientEvent, RegistrationRequested, WebhookAttempt};
 
@@ -64,6 +64,7 @@ impl Contract for PatientEvent {
             Self::AccountDeactivated(_) => ACCOUNT_DEACTIVATED,
             Self::PhoneVerificationRequested(_) => PHONE_VERIFICATION_REQUESTED,
             Self::EmailChangeRequested(_) => EMAIL_CHANGE_REQUESTED,
+            Self::ProfileChanged(_) => PROFILE_CHANGED,
         }
     }
 
@@ -76,6 +77,7 @@ impl Contract for PatientEvent {
             Self::AccountDeactivated(_) => "account.deactivated.v1",
             Self::PhoneVerificationRequested(_) => "phone_verification.requested.v1",
             Self::EmailChangeRequested(_) => "email_change.requested.v1",
+            Self::ProfileChanged(_) => "profile.changed.v1",
         }
     }
 
@@ -228,6 +230,17 @@ mod tests {
                         event_id: id,
                         patient_id: id,
                         requested_at: at,
+                    },
+                )),
+                NOTIFICATION_QUEUE,
+            ),
+            (
+                placed(&PatientEvent::ProfileChanged(
+                    crate::messages::ProfileChangedV1 {
+                        event_id: id,
+                        patient_id: id,
+                        fields: vec!["address".into()],
+                        changed_at: at,
                     },
                 )),
                 NOTIFICATION_QUEUE,

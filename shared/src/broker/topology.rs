@@ -5,7 +5,7 @@
 //! | exchange (type) | routing key | queue |
 //! |---|---|---|
 //! | `registration` (direct) | `registration.requested` | `registration.requests` |
-//! | `patient.events` (topic) | `patient.created`, `patient.verification_requested`, `patient.password_reset_requested`, `patient.password_changed`, `patient.account_deactivated`, `patient.phone_verification_requested`, `patient.email_change_requested` | `notification.patient-created` |
+//! | `patient.events` (topic) | `patient.created`, `patient.verification_requested`, `patient.password_reset_requested`, `patient.password_changed`, `patient.account_deactivated`, `patient.phone_verification_requested`, `patient.email_change_requested`, `patient.profile_changed` | `notification.patient-created` |
 //! | `patient.events` (topic) | `registration.completed`, `registration.rejected`, `registration.failed`, `patient.email_verified` | `webhook.events` |
 //! | `webhooks` (direct) | `webhook.attempt` | `webhook.attempts` |
 //! | `dead-letter` (direct) | `<queue>` | `<queue>.dlq` |
@@ -27,6 +27,7 @@ pub const PASSWORD_CHANGED: &str = "patient.password_changed";
 pub const ACCOUNT_DEACTIVATED: &str = "patient.account_deactivated";
 pub const PHONE_VERIFICATION_REQUESTED: &str = "patient.phone_verification_requested";
 pub const EMAIL_CHANGE_REQUESTED: &str = "patient.email_change_requested";
+pub const PROFILE_CHANGED: &str = "patient.profile_changed";
 pub const NOTIFICATION_QUEUE: &str = "notification.patient-created";
 pub const REGISTRATION_COMPLETED: &str = "registration.completed";
 pub const REGISTRATION_REJECTED: &str = "registration.rejected";
@@ -75,6 +76,7 @@ pub const WORK_QUEUES: [WorkQueue; 4] = [
             ACCOUNT_DEACTIVATED,
             PHONE_VERIFICATION_REQUESTED,
             EMAIL_CHANGE_REQUESTED,
+            PROFILE_CHANGED,
         ],
         bounded: false,
     },

@@ -177,8 +177,9 @@ pub async fn update(
         )
         .await?;
         match saved {
-            Saved::Updated(row) => {
+            Saved::Updated(row, notice) => {
                 tx.commit().await?;
+                crate::outbox::publish_soon(&state, notice);
                 *row
             }
             Saved::PhoneTaken => {
