@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use shared::{
     audit::{Action, Entry},
     domain::Email,
-    token::hash_token,
     validation::{FieldErrors, EMAIL_TAKEN},
 };
 use utoipa::ToSchema;
@@ -22,6 +21,7 @@ use crate::{
     extract::{AuthPatient, ClientAddr, RequestBody, Text, Valid, UNAUTHENTICATED},
     outbox,
     passwords::{self, LOCKED_OUT, THROTTLED, WRONG_PASSWORD},
+    routes::verification::TokenHash,
     wire::{
         responses::{Internal, JsonBodyErrors, PasswordBusy, TimedOut, Unavailable},
         Empty, ErrorBody, Success, True,
@@ -202,16 +202,11 @@ pub struct ConfirmEmailChangeRequest {
     token: Text,
 }
 
-/// A token as the database looks it up: its SHA-256.
-pub struct TokenHash([u8; 32]);
-
 impl RequestBody for ConfirmEmailChangeRequest {
     type Valid = TokenHash;
 
     fn validate(self) -> Result<TokenHash, FieldErrors> {
-        let mut errors = FieldErrors::new();
-        let token = self.token.required("token", "Token", &mut errors);
-        token.map(|t| TokenHash(hash_token(t.trim()))).ok_or(errors)
+        TokenHash::of(self.token)
     }
 }
 

@@ -47,15 +47,22 @@ pub struct VerifyEmailRequest {
 }
 
 /// A token as the database looks it up: its SHA-256.
-pub struct TokenHash([u8; 32]);
+pub struct TokenHash(pub [u8; 32]);
+
+impl TokenHash {
+    /// A body's `token`: required; surrounding spaces ignored.
+    pub fn of(token: Text) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let token = token.required("token", "Token", &mut errors);
+        token.map(|t| Self(hash_token(t.trim()))).ok_or(errors)
+    }
+}
 
 impl RequestBody for VerifyEmailRequest {
     type Valid = TokenHash;
 
     fn validate(self) -> Result<TokenHash, FieldErrors> {
-        let mut errors = FieldErrors::new();
-        let token = self.token.required("token", "Token", &mut errors);
-        token.map(|t| TokenHash(hash_token(t.trim()))).ok_or(errors)
+        TokenHash::of(self.token)
     }
 }
 
