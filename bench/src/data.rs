@@ -126,7 +126,7 @@ impl Publisher {
                 channel
                     .confirm_select(ConfirmSelectOptions::default())
                     .await?;
-                Topology::default().declare(&channel).await?;
+                Topology::default().declare(&conn).await?;
                 if target == Target::Baseline {
                     let mut args = FieldTable::default();
                     args.insert(

@@ -4,9 +4,11 @@
 
 use std::{collections::HashMap, fmt::Display, str::FromStr, time::Duration};
 
-use secrecy::SecretString;
-
-use crate::{broker::Topology, crypto::Keyring};
+use crate::{
+    broker::Topology,
+    crypto::Keyring,
+    transport::{read_ca_pem, AmqpTarget, PgTarget, PlaintextPolicy},
+};
 
 /// A variable that is missing or malformed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -138,16 +140,26 @@ impl AppEnv {
     }
 }
 
-/// What every service needs: where Postgres and RabbitMQ are, and the keys
-/// that seal PHI.
+/// What every service needs: where Postgres and RabbitMQ are (and how the
+/// connections are protected), and the keys that seal PHI.
 pub struct CommonConfig {
     pub app_env: AppEnv,
-    pub database_url: SecretString,
+    /// `DATABASE_URL` (with `DATABASE_CA_CERT`): the services' connections,
+    /// possibly through PgBouncer in transaction mode.
+    pub database: PgTarget,
     /// `DATABASE_MIGRATION_URL`, default `DATABASE_URL`: the role that owns
     /// the schema and applies migrations, so that the services themselves
     /// can connect as a role that may not alter it (nor the audit trail).
-    pub database_migration_url: SecretString,
-    pub amqp_url: SecretString,
+    /// Migrations hold a session lock: through a pooler this must be direct.
+    pub database_migration: PgTarget,
+    /// `DATABASE_LISTEN_URL`, when set: a direct connection for LISTEN,
+    /// which a pooler in transaction mode would break. Unset, LISTEN uses
+    /// `DATABASE_URL`.
+    pub database_listen: Option<PgTarget>,
+    /// `AMQP_URL` (one or several nodes, with `AMQP_CA_CERT`).
+    pub amqp: AmqpTarget,
+    /// Whether plaintext to other hosts is refused (SMTP and SMS read it too).
+    pub plaintext: PlaintextPolicy,
     pub keyring: Keyring,
     pub db_max_connections: u32,
     /// `SHUTDOWN_TIMEOUT`, default 30 s: how long in-flight work may take
@@ -160,25 +172,38 @@ pub struct CommonConfig {
 impl CommonConfig {
     pub fn from_vars(vars: &Vars<'_>) -> Result<Self, ConfigError> {
         let app_env = AppEnv::from_vars(vars)?;
-        let database_url = postgres_url(
-            vars,
+        let plaintext = PlaintextPolicy::from_vars(vars, app_env)?;
+        let database_ca = read_ca_pem(vars, "DATABASE_CA_CERT")?;
+        let database_url = vars.string_or(
             "DATABASE_URL",
             "postgres://postgres:postgres@127.0.0.1:5432/patient_registration",
+        );
+        let postgres = |name: &'static str, url: &str| {
+            PgTarget::from_url(name, url, database_ca.as_ref(), plaintext)
+        };
+        let database = postgres("DATABASE_URL", &database_url)?;
+        let database_migration = postgres(
+            "DATABASE_MIGRATION_URL",
+            &vars.string_or("DATABASE_MIGRATION_URL", &database_url),
         )?;
-        let database_migration_url = postgres_url(vars, "DATABASE_MIGRATION_URL", &database_url)?;
-        let amqp_url = vars.string_or("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f");
-        if !amqp_url.starts_with("amqp://") && !amqp_url.starts_with("amqps://") {
-            return Err(ConfigError::new(
-                "AMQP_URL",
-                "must start with amqp:// or amqps://",
-            ));
-        }
+        let database_listen = match vars.get("DATABASE_LISTEN_URL") {
+            Some(url) => Some(postgres("DATABASE_LISTEN_URL", &url)?),
+            None => None,
+        };
+        let amqp = AmqpTarget::from_list(
+            "AMQP_URL",
+            &vars.string_or("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+            read_ca_pem(vars, "AMQP_CA_CERT")?,
+            plaintext,
+        )?;
         let topology = Topology::default();
         Ok(Self {
             app_env,
-            database_url: database_url.into(),
-            database_migration_url: database_migration_url.into(),
-            amqp_url: amqp_url.into(),
+            database,
+            database_migration,
+            database_listen,
+            amqp,
+            plaintext,
             keyring: Keyring::from_vars(vars, app_env)?,
             db_max_connections: vars.parse_or("DATABASE_MAX_CONNECTIONS", 10)?,
             shutdown_timeout: vars.duration_or("SHUTDOWN_TIMEOUT", Duration::from_secs(30))?,
@@ -193,20 +218,8 @@ impl CommonConfig {
     }
 }
 
-/// A Postgres URL from `name`, or `default` when it is unset.
-fn postgres_url(vars: &Vars<'_>, name: &'static str, default: &str) -> Result<String, ConfigError> {
-    let url = vars.string_or(name, default);
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(url)
-    } else {
-        Err(ConfigError::new(name, "must start with postgres://"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use secrecy::ExposeSecret;
-
     use super::*;
 
     #[test]
@@ -241,14 +254,12 @@ mod tests {
         assert_eq!(err.map(|e| e.name), Some("DATABASE_URL"));
     }
 
-    /// The service URL and the migration URL that `vars` configure.
+    /// The service role and the migration role that `vars` configure.
     fn database_urls(vars: &[(&'static str, &'static str)]) -> Result<(String, String), String> {
         let env: HashMap<&str, &str> = vars.iter().copied().collect();
         let config = CommonConfig::from_vars(&Vars(&env)).map_err(|e| e.to_string())?;
-        Ok((
-            config.database_url.expose_secret().to_owned(),
-            config.database_migration_url.expose_secret().to_owned(),
-        ))
+        let user = |t: &PgTarget| t.options().get_username().to_owned();
+        Ok((user(&config.database), user(&config.database_migration)))
     }
 
     #[test]
@@ -256,7 +267,7 @@ mod tests {
         let app = "postgres://app:a@127.0.0.1:5432/db";
         assert_eq!(
             database_urls(&[("APP_ENV", "test"), ("DATABASE_URL", app)]),
-            Ok((app.to_owned(), app.to_owned()))
+            Ok(("app".to_owned(), "app".to_owned()))
         );
     }
 
@@ -270,7 +281,7 @@ mod tests {
                 ("DATABASE_URL", app),
                 ("DATABASE_MIGRATION_URL", owner),
             ]),
-            Ok((app.to_owned(), owner.to_owned()))
+            Ok(("app".to_owned(), "owner".to_owned()))
         );
         // Blank counts as unset, as for every variable.
         assert_eq!(
@@ -279,7 +290,7 @@ mod tests {
                 ("DATABASE_URL", app),
                 ("DATABASE_MIGRATION_URL", " "),
             ]),
-            Ok((app.to_owned(), app.to_owned()))
+            Ok(("app".to_owned(), "app".to_owned()))
         );
     }
 

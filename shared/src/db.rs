@@ -3,26 +3,28 @@
 
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
-use sqlx::{
-    migrate::Migrator,
-    postgres::{PgConnectOptions, PgPoolOptions},
-    PgPool,
-};
+use sqlx::{migrate::Migrator, postgres::PgPoolOptions, PgPool};
 
-use crate::retry::Backoff;
+use crate::{retry::Backoff, transport::PgTarget};
 
 /// The migrations in the repository's `migrations/`, embedded in every binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 
 /// A lazily connecting pool: a service starts even while Postgres is down
 /// and recovers when it returns.
-pub fn pool(url: &SecretString, max_connections: u32) -> Result<PgPool, sqlx::Error> {
-    let options: PgConnectOptions = url.expose_secret().parse()?;
-    Ok(PgPoolOptions::new()
+/// Through PgBouncer in transaction mode too: sqlx's statements are named
+/// protocol-level ones, which PgBouncer (>= 1.21, `max_prepared_statements`)
+/// prepares on whichever server connection a transaction gets.
+pub fn pool(target: &PgTarget, max_connections: u32) -> PgPool {
+    PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
-        .connect_lazy_with(options.application_name("patient-registration")))
+        .connect_lazy_with(
+            target
+                .options()
+                .clone()
+                .application_name("patient-registration"),
+        )
 }
 
 /// Applies pending migrations, retrying while Postgres is unreachable for up

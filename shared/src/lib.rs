@@ -19,6 +19,7 @@ pub mod retry;
 pub mod shutdown;
 pub mod telemetry;
 pub mod token;
+pub mod transport;
 pub mod validation;
 pub mod webhook;
 pub mod webhook_endpoints;

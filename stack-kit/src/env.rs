@@ -47,8 +47,13 @@ impl ServiceEnv {
         ]
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value.to_owned()))
-        .collect();
-        Self { port, vars }
+        .collect::<BTreeMap<_, _>>();
+        let mut env = Self { port, vars };
+        if let Some(ca) = &servers.ca_cert {
+            let ca = ca.display().to_string();
+            env.set("DATABASE_CA_CERT", &ca).set("AMQP_CA_CERT", ca);
+        }
+        env
     }
 
     /// intake-api's base URL (`http://127.0.0.1:<port>`).

@@ -6,7 +6,7 @@ use sqlx::{Connection, PgConnection};
 use crate::{Error, Result, Servers};
 
 async fn admin(servers: &Servers) -> Result<PgConnection> {
-    PgConnection::connect(&servers.admin_database_url)
+    PgConnection::connect_with(&servers.pg_options(&servers.admin_database_url)?)
         .await
         .map_err(|source| Error::Postgres {
             what: "connecting as the admin".into(),

@@ -10,10 +10,11 @@ use serde_json::json;
 
 use crate::{Error, Result, Servers};
 
-/// A client for the management API of `servers`.
+/// A client for the management API of `servers` (of any node that
+/// answers, for a cluster).
 #[derive(Debug, Clone)]
 pub struct Management {
-    api: String,
+    apis: Vec<String>,
     user: String,
     password: String,
     http: reqwest::Client,
@@ -22,12 +23,71 @@ pub struct Management {
 impl Management {
     pub fn new(servers: &Servers) -> Self {
         let (user, password) = servers.amqp_credentials();
+        let mut http = reqwest::Client::builder();
+        if let Some(pem) = servers
+            .ca_cert
+            .as_ref()
+            .and_then(|path| std::fs::read(path).ok())
+        {
+            if let Ok(ca) = reqwest::Certificate::from_pem(&pem) {
+                http = http.add_root_certificate(ca);
+            }
+        }
         Self {
-            api: servers.rabbitmq_api.clone(),
+            apis: servers
+                .rabbitmq_api
+                .split(',')
+                .map(|api| api.trim().trim_end_matches('/').to_owned())
+                .collect(),
             user,
             password,
-            http: reqwest::Client::new(),
+            http: http.build().unwrap_or_default(),
         }
+    }
+
+    /// GET `/api/<path>` as JSON, from the first node that answers.
+    pub async fn get(&self, path: &str) -> Result<serde_json::Value> {
+        let what = format!("GET /api/{path}");
+        let response = self.send(Method::GET, path, None, &what).await?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(Error::ManagementStatus { what, status });
+        }
+        response
+            .json()
+            .await
+            .map_err(|source| Error::Management { what, source })
+    }
+
+    /// One request to the first node whose API can be reached.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        what: &str,
+    ) -> Result<reqwest::Response> {
+        let mut unreachable = None;
+        for api in &self.apis {
+            let mut request = self.request(api, method.clone(), path);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            match request.send().await {
+                Ok(response) => return Ok(response),
+                Err(source) => unreachable = Some(source),
+            }
+        }
+        Err(match unreachable {
+            Some(source) => Error::Management {
+                what: what.into(),
+                source,
+            },
+            None => Error::ManagementStatus {
+                what: what.into(),
+                status: StatusCode::SERVICE_UNAVAILABLE,
+            },
+        })
     }
 
     /// Adds vhost `name` and gives the AMQP user every permission on it;
@@ -38,7 +98,7 @@ impl Management {
         let everything = json!({"configure": ".*", "write": ".*", "read": ".*"});
         let path = format!("permissions/{name}/{}", self.user);
         self.call(Method::PUT, &path, Some(everything)).await?;
-        Ok(format!("{}/{name}", servers.amqp_url))
+        Ok(servers.amqp_url_of(name))
     }
 
     /// Deletes vhost `name` and everything in it (gone already is fine).
@@ -52,21 +112,16 @@ impl Management {
     pub async fn alarms(&self) -> Result<Option<String>> {
         let what = "the alarms health check";
         let response = self
-            .request(Method::GET, "health/checks/alarms")
-            .send()
-            .await
-            .map_err(|source| Error::Management {
-                what: what.into(),
-                source,
-            })?;
+            .send(Method::GET, "health/checks/alarms", None, what)
+            .await?;
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         Ok((!status.is_success()).then(|| format!("HTTP {}: {text}", status.as_u16())))
     }
 
-    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+    fn request(&self, api: &str, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.http
-            .request(method, format!("{}/api/{path}", self.api))
+            .request(method, format!("{api}/api/{path}"))
             .basic_auth(&self.user, Some(&self.password))
             .timeout(Duration::from_secs(30))
     }
@@ -84,17 +139,9 @@ impl Management {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut request = self.request(method.clone(), path);
-            if let Some(body) = &body {
-                request = request.json(body);
-            }
-            let status = request
-                .send()
-                .await
-                .map_err(|source| Error::Management {
-                    what: what.clone(),
-                    source,
-                })?
+            let status = self
+                .send(method.clone(), path, body.as_ref(), &what)
+                .await?
                 .status();
             if status.is_success() || status == StatusCode::NOT_FOUND {
                 return Ok(());

@@ -4,6 +4,12 @@
 //! `TEST_*` (exported by `scripts/test`), the bench `BENCH_*` (by
 //! `bench/run`).
 
+use std::path::PathBuf;
+
+use sqlx::postgres::PgConnectOptions;
+
+use crate::{Error, Result};
+
 /// The shared servers a sandbox is made on.
 #[derive(Debug, Clone)]
 pub struct Servers {
@@ -11,9 +17,15 @@ pub struct Servers {
     pub admin_database_url: String,
     /// RabbitMQ without a vhost: each sandbox's vhost is appended. Its
     /// user is the one the management API is called as and given the vhost.
+    /// A cluster's nodes are separated by commas.
     pub amqp_url: String,
-    /// RabbitMQ's management API (HTTP), which adds and deletes vhosts.
+    /// RabbitMQ's management API (HTTP or HTTPS), which adds and deletes
+    /// vhosts; a cluster's nodes' APIs separated by commas, tried in turn.
     pub rabbitmq_api: String,
+    /// The CA that the servers' certificates chain to (TLS servers only):
+    /// trusted by the kit and given to the services as `DATABASE_CA_CERT`
+    /// and `AMQP_CA_CERT`.
+    pub ca_cert: Option<PathBuf>,
     pub smtp_host: String,
     pub smtp_port: String,
     /// MailDev's web root (its REST API is under `/api`).
@@ -56,7 +68,32 @@ impl Servers {
             maildev_url: var("MAILDEV_URL", "http://127.0.0.1:1080")
                 .trim_end_matches('/')
                 .to_owned(),
+            ca_cert: std::env::var(format!("{prefix}_CA_CERT"))
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .map(PathBuf::from),
         }
+    }
+
+    /// Connection options for `url` on these servers, trusting their CA.
+    pub fn pg_options(&self, url: &str) -> Result<PgConnectOptions> {
+        let options: PgConnectOptions = url.parse().map_err(|source| Error::Postgres {
+            what: "parsing a database URL".into(),
+            source,
+        })?;
+        Ok(match &self.ca_cert {
+            Some(ca) => options.ssl_root_cert(ca),
+            None => options,
+        })
+    }
+
+    /// The AMQP URL (each node's, comma-separated) of vhost `name`.
+    pub fn amqp_url_of(&self, vhost: &str) -> String {
+        self.amqp_url
+            .split(',')
+            .map(|node| format!("{}/{vhost}", node.trim().trim_end_matches('/')))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// The SMTP sink as `host:port`.
@@ -66,7 +103,8 @@ impl Servers {
 
     /// The AMQP URL's user and password (`guest`/`guest` when it has none).
     pub(crate) fn amqp_credentials(&self) -> (String, String) {
-        let parsed = reqwest::Url::parse(&self.amqp_url).ok();
+        let first = self.amqp_url.split(',').next().unwrap_or_default();
+        let parsed = reqwest::Url::parse(first.trim()).ok();
         let user = parsed
             .as_ref()
             .map(|u| u.username().to_owned())
@@ -79,13 +117,15 @@ impl Servers {
         (user, password)
     }
 
-    /// The admin URL with its database name replaced by `name`.
-    pub(crate) fn database_url(&self, name: &str) -> String {
-        let base = self
-            .admin_database_url
-            .rsplit_once('/')
-            .map_or(self.admin_database_url.as_str(), |(base, _)| base);
-        format!("{base}/{name}")
+    /// The admin URL with its database name replaced by `name` (its
+    /// query, such as `sslmode`, kept).
+    pub fn database_url(&self, name: &str) -> String {
+        let (url, query) = match self.admin_database_url.split_once('?') {
+            Some((url, query)) => (url, format!("?{query}")),
+            None => (self.admin_database_url.as_str(), String::new()),
+        };
+        let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
+        format!("{base}/{name}{query}")
     }
 }
 
@@ -101,6 +141,7 @@ mod tests {
             smtp_host: "127.0.0.1".into(),
             smtp_port: "1025".into(),
             maildev_url: "http://127.0.0.1:1080".into(),
+            ca_cert: None,
         }
     }
 
@@ -114,9 +155,26 @@ mod tests {
 
     #[test]
     fn a_sandbox_database_sits_beside_the_admin_one() {
+        let mut tls = servers("amqp://127.0.0.1");
         assert_eq!(
-            servers("amqp://127.0.0.1").database_url("e2e_1"),
+            tls.database_url("e2e_1"),
             "postgres://u:p@127.0.0.1:5432/e2e_1"
         );
+        tls.admin_database_url =
+            "postgres://u:p@127.0.0.1:5433/postgres?sslmode=verify-full".into();
+        assert_eq!(
+            tls.database_url("e2e_1"),
+            "postgres://u:p@127.0.0.1:5433/e2e_1?sslmode=verify-full"
+        );
+    }
+
+    #[test]
+    fn a_sandbox_vhost_is_on_every_node() {
+        let cluster = servers("amqp://g:g@127.0.0.1:5681, amqp://g:g@127.0.0.1:5682/");
+        assert_eq!(
+            cluster.amqp_url_of("e2e_1"),
+            "amqp://g:g@127.0.0.1:5681/e2e_1,amqp://g:g@127.0.0.1:5682/e2e_1"
+        );
+        assert_eq!(cluster.amqp_credentials(), ("g".into(), "g".into()));
     }
 }

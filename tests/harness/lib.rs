@@ -36,9 +36,11 @@ pub use body::{example, unique_example};
 pub use evidence::log_excerpt;
 pub use mail::{Email, Inbox};
 pub use proxy::TcpProxy;
-pub use servers::{binary_path, free_port, repo_root};
+pub use servers::{
+    binary_path, cluster_servers, free_port, pgbouncer_url, repo_root, servers, tls_servers,
+};
 pub use settle::{settle, Report};
-pub use stack::{Stack, StackOptions};
+pub use stack::{Stack, StackOptions, DATABASE};
 pub use stack_kit::Service;
 
 use std::{future::Future, time::Duration};

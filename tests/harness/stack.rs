@@ -13,7 +13,7 @@ use std::{
 };
 
 use sqlx::PgPool;
-use stack_kit::{Launch, Process, Sandbox, Service, ServiceEnv};
+use stack_kit::{Launch, Process, Sandbox, Servers, Service, ServiceEnv};
 
 use crate::{
     servers::{binaries, free_port, must, repo_root, servers},
@@ -25,9 +25,14 @@ const RUST_LOG: &str = "debug,sqlx=info,lapin=info,amq_protocol=info,hyper=info"
 /// How long a service may take to become ready.
 const READY: Duration = Duration::from_secs(90);
 
+/// Stands for the stack's database (and vhost) name in [`StackOptions::env`]
+/// values, which are made before the name is.
+pub const DATABASE: &str = "{database}";
+
 #[derive(Default)]
 pub struct StackOptions {
-    /// Extra or overriding environment for every service.
+    /// Extra or overriding environment for every service; [`DATABASE`] in
+    /// a value becomes the stack's database name.
     pub env: Vec<(&'static str, String)>,
 }
 
@@ -56,14 +61,27 @@ impl Stack {
     }
 
     pub async fn start_with(options: StackOptions) -> Self {
+        Self::start_on(servers(), options).await
+    }
+
+    /// A stack on other servers than the plain ones (the TLS set, the
+    /// cluster).
+    pub async fn start_on(servers: &Servers, options: StackOptions) -> Self {
         let id = format!("e2e_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        let sandbox = must(Sandbox::create(servers(), &id).await);
-        let mut env = ServiceEnv::new(servers(), &sandbox, free_port(), TEST_PHI_KEY);
-        env.set("RUST_LOG", RUST_LOG).extend(options.env);
+        let sandbox = must(Sandbox::create(servers, &id).await);
+        let mut env = ServiceEnv::new(servers, &sandbox, free_port(), TEST_PHI_KEY);
+        env.set("RUST_LOG", RUST_LOG).extend(
+            options
+                .env
+                .into_iter()
+                .map(|(name, value)| (name, value.replace(DATABASE, &sandbox.name))),
+        );
         let log_dir = repo_root().join("target/e2e-logs").join(&id);
         std::fs::create_dir_all(&log_dir).unwrap();
         let mut stack = Self {
-            db: PgPool::connect(&sandbox.database_url).await.unwrap(),
+            db: PgPool::connect_with(must(servers.pg_options(&sandbox.database_url)))
+                .await
+                .unwrap(),
             http: reqwest::Client::new(),
             id,
             base_url: env.base_url(),

@@ -17,7 +17,8 @@
 //! - `journey`: forgot and reset password, refresh, logout, change password;
 //! - `pages`: the email links' pages in Chromium;
 //! - `partner_reads`: status URLs per partner, contact expiry, the partner's listing;
-//! - `batches`: registration batches, answered item by item, replayed, completed.
+//! - `batches`: registration batches, answered item by item, replayed, completed;
+//! - `transport`: over TLS only, through PgBouncer, plaintext refused in production.
 
 #![allow(clippy::unwrap_used)]
 
@@ -37,5 +38,6 @@ mod phone_verification;
 mod pipeline;
 mod profile_changes;
 mod schema;
+mod transport;
 mod webhook_endpoints;
 mod webhooks;

@@ -137,7 +137,7 @@ impl Command {
                 }
             }
             Self::DlqList { queue, limit } => {
-                let broker = Broker::new(&config.amqp_url, config.topology.clone(), 2)?;
+                let broker = Broker::new(&config.amqp, config.topology.clone(), 2)?;
                 let channel = broker.connection().await?.create_channel().await?;
                 let dead = dlq::list(&channel, queue, *limit).await?;
                 for d in &dead {
@@ -154,7 +154,7 @@ impl Command {
                 writeln!(report, "{} dead-lettered message(s) shown", dead.len())?;
             }
             Self::DlqReplay { queue, limit } => {
-                let broker = Broker::new(&config.amqp_url, config.topology.clone(), 2)?;
+                let broker = Broker::new(&config.amqp, config.topology.clone(), 2)?;
                 let channel = broker.connection().await?.create_channel().await?;
                 let n = dlq::replay(&channel, &broker, db, queue, *limit).await?;
                 writeln!(report, "replayed {n} message(s)")?;

@@ -79,12 +79,12 @@ fn one_line(e: &anyhow::Error) -> String {
 /// report, to be shown only once its outcome is audited.
 async fn run(admin: &AdminConfig, command: &Command) -> anyhow::Result<String> {
     let config = &admin.common;
-    let migrations = shared::db::pool(&config.database_migration_url, 1)?;
+    let migrations = shared::db::pool(&config.database_migration, 1);
     shared::db::migrate(&migrations, Duration::from_secs(30))
         .await
         .context("applying migrations")?;
     migrations.close().await;
-    let db = shared::db::pool(&config.database_url, 2)?;
+    let db = shared::db::pool(&config.database, 2);
     let trail = Trail::start(
         &db,
         command.action(),

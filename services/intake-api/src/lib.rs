@@ -196,19 +196,20 @@ async fn build(
     trail: Option<AuditTrail>,
 ) -> anyhow::Result<axum::Router> {
     let request_timeout = config.http.request_timeout;
-    let db = db::pool(
-        &config.common.database_url,
-        config.common.db_max_connections,
-    )?;
+    let db = db::pool(&config.common.database, config.common.db_max_connections);
     let broker = Broker::new(
-        &config.common.amqp_url,
+        &config.common.amqp,
         config.common.topology.clone(),
         config.publish_channels,
     )?;
     let outcomes = outcomes::Outcomes::default();
-    outcomes
-        .clone()
-        .spawn_listener(db.clone(), shutdown.clone());
+    // LISTEN needs a session of its own: through PgBouncer in transaction
+    // mode, DATABASE_LISTEN_URL names a direct connection.
+    let listen = match &config.common.database_listen {
+        Some(direct) => db::pool(direct, 1),
+        None => db.clone(),
+    };
+    outcomes.clone().spawn_listener(listen, shutdown.clone());
     let audit = trail.unwrap_or_else(|| AuditTrail::postgres(db.clone()));
     let state = AppState(Arc::new(Shared {
         recorder: recorder::Recorder::spawn(db.clone()),
@@ -252,7 +253,7 @@ async fn build(
 pub async fn run(config: IntakeConfig, shutdown: Shutdown) -> anyhow::Result<()> {
     let bind_addr = config.bind_addr;
     let limits = config.http.clone();
-    let migrations = db::pool(&config.common.database_migration_url, 1)?;
+    let migrations = db::pool(&config.common.database_migration, 1);
     db::migrate(&migrations, Duration::from_secs(60))
         .await
         .context("applying migrations")?;

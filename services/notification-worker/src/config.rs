@@ -5,6 +5,7 @@ use std::{net::SocketAddr, time::Duration};
 use secrecy::SecretString;
 use shared::{
     config::{CommonConfig, ConfigError, Source, Vars},
+    transport::{read_ca_pem, CaCert, PlaintextPolicy},
     worker::ConsumerConfig,
 };
 
@@ -22,6 +23,8 @@ pub struct SmtpConfig {
     pub tls: SmtpTls,
     pub credentials: Option<(String, SecretString)>,
     pub from: String,
+    /// `SMTP_CA_CERT`: a CA the relay's certificate may chain to.
+    pub ca: Option<CaCert>,
 }
 
 pub struct NotifierConfig {
@@ -53,7 +56,7 @@ impl NotifierConfig {
         let vars = Vars(source);
         let common = CommonConfig::from_vars(&vars)?;
         Ok(Self {
-            smtp: smtp(&vars)?,
+            smtp: smtp(&vars, common.plaintext)?,
             public_base_url: vars
                 .string_or("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
                 .trim_end_matches('/')
@@ -64,7 +67,7 @@ impl NotifierConfig {
                 password_reset: vars
                     .duration_or("PASSWORD_RESET_TOKEN_TTL", Duration::from_secs(3600))?,
             },
-            sms: crate::sms::SmsConfig::from_vars(&vars, common.app_env)?,
+            sms: crate::sms::SmsConfig::from_vars(&vars, common.app_env, common.plaintext)?,
             phone_code_ttl: vars.duration_or("PHONE_CODE_TTL", Duration::from_secs(600))?,
             consumer: ConsumerConfig::from_vars(
                 &vars,
@@ -76,7 +79,7 @@ impl NotifierConfig {
     }
 }
 
-fn smtp(vars: &Vars<'_>) -> Result<SmtpConfig, ConfigError> {
+fn smtp(vars: &Vars<'_>, plaintext: PlaintextPolicy) -> Result<SmtpConfig, ConfigError> {
     let host = vars.string_or("SMTP_HOST", "127.0.0.1");
     let tls = match vars.get("SMTP_TLS").as_deref() {
         None | Some("none") => SmtpTls::None,
@@ -89,6 +92,13 @@ fn smtp(vars: &Vars<'_>) -> Result<SmtpConfig, ConfigError> {
             ))
         }
     };
+    // Emails carry names and one-time links.
+    plaintext.check(
+        "SMTP_TLS",
+        &host,
+        tls != SmtpTls::None,
+        "set SMTP_TLS=starttls or tls",
+    )?;
     let default_port = match tls {
         SmtpTls::None => 1025,
         SmtpTls::StartTls => 587,
@@ -123,6 +133,7 @@ fn smtp(vars: &Vars<'_>) -> Result<SmtpConfig, ConfigError> {
         tls,
         credentials,
         from,
+        ca: read_ca_pem(vars, "SMTP_CA_CERT")?,
     })
 }
 
@@ -156,6 +167,36 @@ mod tests {
             Some("PASSWORD_RESET_TOKEN_TTL")
         );
         assert_eq!(err_name(&[]), None);
+    }
+
+    #[test]
+    fn production_refuses_plaintext_smtp_to_another_host() {
+        let cases = [
+            (vec![("SMTP_HOST", "mail.internal")], Some("SMTP_TLS")),
+            (
+                vec![("SMTP_HOST", "mail.internal"), ("SMTP_TLS", "starttls")],
+                None,
+            ),
+            (
+                vec![("SMTP_HOST", "mail.internal"), ("SMTP_TLS", "tls")],
+                None,
+            ),
+            (vec![("SMTP_HOST", "127.0.0.1")], None),
+            (
+                vec![
+                    ("SMTP_HOST", "mail.internal"),
+                    ("ALLOW_PLAINTEXT_TRANSPORT", "true"),
+                ],
+                None,
+            ),
+        ];
+        for (pairs, want) in cases {
+            let env: HashMap<&str, &str> = pairs.iter().copied().collect();
+            let vars = Vars(&env);
+            let policy = PlaintextPolicy::from_vars(&vars, shared::config::AppEnv::Production)
+                .expect("policy");
+            assert_eq!(smtp(&vars, policy).err().map(|e| e.name), want, "{pairs:?}");
+        }
     }
 
     #[test]

@@ -5,7 +5,11 @@ use std::time::Duration;
 
 use lettre::{
     message::{Mailbox, MultiPart},
-    transport::smtp::{authentication::Credentials, PoolConfig},
+    transport::smtp::{
+        authentication::Credentials,
+        client::{Certificate, Tls, TlsParameters},
+        PoolConfig,
+    },
     AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
 };
 use secrecy::ExposeSecret;
@@ -50,7 +54,21 @@ impl Mailer {
             }
             SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host)?,
         };
-        let mut builder = builder
+        let mut builder = match (&config.ca, config.tls) {
+            // `SMTP_CA_CERT`: the relay's certificate is verified against
+            // this CA as well as the public roots.
+            (Some(ca), SmtpTls::StartTls | SmtpTls::Tls) => {
+                let parameters = TlsParameters::builder(config.host.clone())
+                    .add_root_certificate(Certificate::from_pem(ca.pem.as_bytes())?)
+                    .build()?;
+                builder.tls(match config.tls {
+                    SmtpTls::Tls => Tls::Wrapper(parameters),
+                    _ => Tls::Required(parameters),
+                })
+            }
+            _ => builder,
+        };
+        builder = builder
             .port(config.port)
             .timeout(Some(Duration::from_secs(15)))
             .pool_config(PoolConfig::new().max_size(8));
@@ -98,6 +116,7 @@ mod tests {
             tls: SmtpTls::None,
             credentials: None,
             from: "Patient Registration <no-reply@clinic.example>".into(),
+            ca: None,
         })
         .expect("a mailer")
     }

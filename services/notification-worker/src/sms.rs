@@ -12,7 +12,10 @@
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use shared::config::{AppEnv, ConfigError, Vars};
+use shared::{
+    config::{AppEnv, ConfigError, Vars},
+    transport::PlaintextPolicy,
+};
 
 use crate::{letters::Letter, mailer::Mailer};
 
@@ -38,7 +41,11 @@ pub enum SmsConfig {
 impl SmsConfig {
     /// `email` unless `SMS_TRANSPORT` says otherwise. Production must name
     /// its transport: no deployment falls back to texts by email unawares.
-    pub fn from_vars(vars: &Vars<'_>, app_env: AppEnv) -> Result<Self, ConfigError> {
+    pub fn from_vars(
+        vars: &Vars<'_>,
+        app_env: AppEnv,
+        plaintext: PlaintextPolicy,
+    ) -> Result<Self, ConfigError> {
         let transport = vars.get("SMS_TRANSPORT");
         match transport.as_deref() {
             None if app_env.is_production() => Err(ConfigError::new(
@@ -47,10 +54,7 @@ impl SmsConfig {
             )),
             None | Some("email") => Ok(Self::Email),
             Some("twilio") => Ok(Self::Twilio {
-                base_url: vars
-                    .string_or("TWILIO_API_BASE_URL", DEFAULT_TWILIO_API)
-                    .trim_end_matches('/')
-                    .to_owned(),
+                base_url: twilio_base_url(vars, plaintext)?,
                 account_sid: vars.required("TWILIO_ACCOUNT_SID")?,
                 auth_token: SecretString::from(vars.required("TWILIO_AUTH_TOKEN")?),
                 from: vars.required("SMS_FROM")?,
@@ -61,6 +65,21 @@ impl SmsConfig {
             )),
         }
     }
+}
+
+/// `TWILIO_API_BASE_URL`: texts hold codes, so plain http only to this machine.
+fn twilio_base_url(vars: &Vars<'_>, plaintext: PlaintextPolicy) -> Result<String, ConfigError> {
+    const NAME: &str = "TWILIO_API_BASE_URL";
+    let raw = vars.string_or(NAME, DEFAULT_TWILIO_API);
+    let url = reqwest::Url::parse(&raw)
+        .map_err(|e| ConfigError::new(NAME, format!("{raw:?} is not a URL: {e}")))?;
+    let host = url.host_str().unwrap_or_default();
+    match url.scheme() {
+        "https" => {}
+        "http" => plaintext.check(NAME, host, false, "use https://")?,
+        other => return Err(ConfigError::new(NAME, format!("{other}: is not http(s)"))),
+    }
+    Ok(raw.trim_end_matches('/').to_owned())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -183,7 +202,9 @@ mod tests {
 
     fn config(pairs: &[(&'static str, &'static str)], env: AppEnv) -> Result<SmsConfig, String> {
         let map: HashMap<&str, &str> = pairs.iter().copied().collect();
-        SmsConfig::from_vars(&Vars(&map), env).map_err(|e| e.name.to_owned())
+        let vars = Vars(&map);
+        let plaintext = PlaintextPolicy::from_vars(&vars, env).map_err(|e| e.name.to_owned())?;
+        SmsConfig::from_vars(&vars, env, plaintext).map_err(|e| e.name.to_owned())
     }
 
     #[test]
@@ -229,6 +250,13 @@ mod tests {
             Ok(SmsConfig::Twilio { base_url, .. }) => assert_eq!(base_url, "http://127.0.0.1:9"),
             _ => panic!("a twilio transport"),
         }
+        let mut plain_remote = twilio.to_vec();
+        plain_remote.push(("TWILIO_API_BASE_URL", "http://sms.example.com"));
+        assert_eq!(
+            config(&plain_remote, AppEnv::Production).err().as_deref(),
+            Some("TWILIO_API_BASE_URL")
+        );
+        assert!(config(&plain_remote, AppEnv::Development).is_ok());
     }
 
     #[test]

@@ -114,6 +114,7 @@ async fn write(db: &PgPool, records: &[&Record], disable_after: Duration) -> sql
         .map(|r| r.endpoint_id)
         .filter(|id| !recovered.contains(id))
         .collect();
+    let mut tx = db.begin().await?;
     let streaks: Vec<(Uuid, Option<bool>)> = sqlx::query_as(
         "WITH r AS (
              SELECT * FROM UNNEST($1::uuid[], $2::int4[], $3::timestamptz[], $4::int4[],
@@ -174,9 +175,13 @@ async fn write(db: &PgPool, records: &[&Record], disable_after: Duration) -> sql
     // cached on a young table without statistics joined the batch to every
     // pending delivery through the partner-and-status index (1.5 ms a batch
     // in `bench/run --only webhooks`) instead of one key lookup per row.
+    // An unnamed statement is parsed and executed in two round trips: in a
+    // transaction of its own, so that PgBouncer in transaction mode runs
+    // both on the same server connection.
     .persistent(false)
-    .fetch_all(db)
+    .fetch_all(&mut *tx)
     .await?;
+    tx.commit().await?;
     let disabled = streaks
         .into_iter()
         .filter_map(|(id, now)| now.unwrap_or(false).then_some(id));

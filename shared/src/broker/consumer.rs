@@ -80,8 +80,8 @@ where
     Fut: Future<Output = Outcome> + Send + 'static,
 {
     let conn = broker.connection().await?;
+    broker.topology().declare(&conn).await?;
     let channel = conn.create_channel().await?;
-    broker.topology().declare(&channel).await?;
     channel
         .basic_qos(prefetch, BasicQosOptions::default())
         .await?;

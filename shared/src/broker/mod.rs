@@ -1,9 +1,11 @@
 //! RabbitMQ plumbing: a lazily connecting [`Broker`] with a pool of
-//! connections (deadpool-lapin) and a pool of confirm-mode channels on top,
+//! connections (to one node or a cluster's, [`connect`]) and a pool of
+//! confirm-mode channels on top,
 //! the durable topology, each message [`Contract`]'s place in it, confirmed
 //! publishing (typed with [`Broker::publish_message`], raw bytes with
 //! [`Broker::publish`]) and the consume loop.
 
+mod connect;
 mod consumer;
 mod contract;
 mod properties;
@@ -12,9 +14,11 @@ pub mod topology;
 
 use std::time::Duration;
 
-use deadpool::managed::{Pool, PoolConfig, Timeouts};
+use connect::NodeManager;
+use deadpool::managed::{Object, Pool, Timeouts};
 use publisher::ChannelManager;
-use secrecy::{ExposeSecret, SecretString};
+
+use crate::transport::AmqpTarget;
 
 pub use consumer::{consume, Incoming, Outcome};
 pub use contract::Contract;
@@ -46,7 +50,7 @@ fn pool_error(e: impl std::fmt::Display) -> BrokerError {
 /// replaces dead connections and channels by itself.
 #[derive(Clone)]
 pub struct Broker {
-    connections: deadpool_lapin::Pool,
+    connections: Pool<NodeManager>,
     channels: Pool<ChannelManager>,
     topology: Topology,
 }
@@ -55,27 +59,24 @@ const POOL_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Broker {
     /// `channels` bounds how many publishes wait for their confirm at once.
+    /// `target` holds one node or a cluster's nodes (see [`connect`]).
     pub fn new(
-        url: &SecretString,
+        target: &AmqpTarget,
         topology: Topology,
         channels: usize,
     ) -> Result<Self, BrokerError> {
         let timeouts = Timeouts {
             wait: Some(POOL_TIMEOUT),
-            create: Some(POOL_TIMEOUT),
+            // Long enough to try every node of a cluster in turn.
+            create: Some(POOL_TIMEOUT.max(connect::CONNECT_TIMEOUT * target.nodes.len() as u32)),
             recycle: Some(POOL_TIMEOUT),
         };
-        let mut connection_pool = PoolConfig::new(2);
-        connection_pool.timeouts = timeouts;
-        let connections = deadpool_lapin::Config {
-            url: Some(url.expose_secret().to_owned()),
-            pool: Some(connection_pool),
-        }
-        .create_pool(
-            lapin::ConnectionProperties::default,
-            deadpool_lapin::Runtime::Tokio1,
-        )
-        .map_err(pool_error)?;
+        let connections = Pool::builder(NodeManager::new(target.clone()))
+            .max_size(2)
+            .timeouts(timeouts)
+            .runtime(deadpool::Runtime::Tokio1)
+            .build()
+            .map_err(pool_error)?;
         let manager = ChannelManager::new(connections.clone(), topology.clone());
         let channels = Pool::builder(manager)
             .max_size(channels)
@@ -95,7 +96,7 @@ impl Broker {
     }
 
     /// A live connection, for consumers that need their own channel.
-    pub async fn connection(&self) -> Result<deadpool_lapin::Connection, BrokerError> {
+    pub async fn connection(&self) -> Result<Object<NodeManager>, BrokerError> {
         self.connections.get().await.map_err(pool_error)
     }
 

@@ -13,19 +13,21 @@ use lapin::{
     BasicProperties, Channel, Confirmation,
 };
 
-use super::{persistent_json, pool_error, Broker, BrokerError, Contract, Topology};
+use super::{
+    connect::NodeManager, persistent_json, pool_error, Broker, BrokerError, Contract, Topology,
+};
 
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Makes channels in confirm mode on pooled connections, declaring the
 /// topology on each so a broker that lost it (or a new one) gets it back.
 pub struct ChannelManager {
-    connections: deadpool_lapin::Pool,
+    connections: managed::Pool<NodeManager>,
     topology: Topology,
 }
 
 impl ChannelManager {
-    pub fn new(connections: deadpool_lapin::Pool, topology: Topology) -> Self {
+    pub fn new(connections: managed::Pool<NodeManager>, topology: Topology) -> Self {
         Self {
             connections,
             topology,
@@ -39,11 +41,11 @@ impl managed::Manager for ChannelManager {
 
     async fn create(&self) -> Result<Channel, BrokerError> {
         let conn = self.connections.get().await.map_err(pool_error)?;
+        self.topology.declare(&conn).await?;
         let channel = conn.create_channel().await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
-        self.topology.declare(&channel).await?;
         Ok(channel)
     }
 

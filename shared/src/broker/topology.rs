@@ -13,7 +13,7 @@
 use lapin::{
     options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions},
     types::{AMQPValue, FieldTable},
-    Channel, ExchangeKind,
+    Channel, Connection, ExchangeKind,
 };
 
 pub const REGISTRATION_EXCHANGE: &str = "registration";
@@ -121,20 +121,35 @@ pub struct Topology {
     /// (`reject-publish`), which intake-api turns into 503 + Retry-After.
     /// A flood becomes backpressure, not a broker memory alarm.
     pub request_queue_max_length: i64,
+    /// Members of each new queue's Raft group (`x-quorum-initial-group-size`):
+    /// three tolerate one node lost. A smaller cluster gets every node.
+    pub quorum_group_size: i64,
 }
 
 impl Default for Topology {
     fn default() -> Self {
         Self {
+            // Set explicitly: RabbitMQ 3.x has no default limit, 4.x one of 20.
             delivery_limit: 20,
             request_queue_max_length: 250_000,
+            quorum_group_size: 3,
         }
     }
 }
 
+/// The argument a queue declared before it existed lacks.
+const GROUP_SIZE_ARG: &str = "x-quorum-initial-group-size";
+
 impl Topology {
-    /// Declares every exchange, queue and binding; idempotent.
-    pub async fn declare(&self, ch: &Channel) -> lapin::Result<()> {
+    /// Declares every exchange, queue and binding on a channel of its own;
+    /// idempotent.
+    pub async fn declare(&self, conn: &Connection) -> lapin::Result<()> {
+        let mut ch = conn.create_channel().await?;
+        self.declare_on(conn, &mut ch).await?;
+        ch.close(200, "declared".into()).await
+    }
+
+    async fn declare_on(&self, conn: &Connection, ch: &mut Channel) -> lapin::Result<()> {
         let durable = ExchangeDeclareOptions {
             durable: true,
             ..ExchangeDeclareOptions::default()
@@ -152,7 +167,7 @@ impl Topology {
         for work in &WORK_QUEUES {
             let queue = work.name;
             let dlq = dead_letter_queue(queue);
-            self.declare_queue(ch, &dlq, quorum()).await?;
+            self.declare_queue(conn, ch, &dlq, self.quorum()).await?;
             ch.queue_bind(
                 dlq.as_str().into(),
                 DEAD_LETTER_EXCHANGE.into(),
@@ -161,7 +176,7 @@ impl Topology {
                 none.clone(),
             )
             .await?;
-            let mut args = quorum();
+            let mut args = self.quorum();
             args.insert(
                 "x-dead-letter-exchange".into(),
                 AMQPValue::LongString(DEAD_LETTER_EXCHANGE.into()),
@@ -184,7 +199,7 @@ impl Topology {
                     AMQPValue::LongString("reject-publish".into()),
                 );
             }
-            self.declare_queue(ch, queue, args).await?;
+            self.declare_queue(conn, ch, queue, args).await?;
             for &key in work.routing_keys {
                 ch.queue_bind(
                     queue.into(),
@@ -199,20 +214,50 @@ impl Topology {
         Ok(())
     }
 
-    async fn declare_queue(&self, ch: &Channel, name: &str, args: FieldTable) -> lapin::Result<()> {
+    /// A queue declared by an earlier release has no group size, and
+    /// RabbitMQ refuses a declaration that adds one (406, the channel
+    /// closes): that queue is declared again, on a new channel, as it is.
+    /// Any other difference still fails.
+    async fn declare_queue(
+        &self,
+        conn: &Connection,
+        ch: &mut Channel,
+        name: &str,
+        args: FieldTable,
+    ) -> lapin::Result<()> {
         let options = QueueDeclareOptions {
             durable: true,
             ..QueueDeclareOptions::default()
         };
-        ch.queue_declare(name.into(), options, args).await.map(drop)
+        match ch.queue_declare(name.into(), options, args.clone()).await {
+            Err(e) if e.to_string().contains(GROUP_SIZE_ARG) => {
+                tracing::info!(queue = name, "queue predates its group size; kept as it is");
+                *ch = conn.create_channel().await?;
+                let as_it_was: FieldTable = args
+                    .inner()
+                    .iter()
+                    .filter(|(key, _)| key.as_str() != GROUP_SIZE_ARG)
+                    .map(|(key, value)| (key.clone(), value.clone()))
+                    .collect::<std::collections::BTreeMap<_, _>>()
+                    .into();
+                ch.queue_declare(name.into(), options, as_it_was)
+                    .await
+                    .map(drop)
+            }
+            declared => declared.map(drop),
+        }
     }
-}
 
-fn quorum() -> FieldTable {
-    let mut args = FieldTable::default();
-    args.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString("quorum".into()),
-    );
-    args
+    fn quorum(&self) -> FieldTable {
+        let mut args = FieldTable::default();
+        args.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+        args.insert(
+            GROUP_SIZE_ARG.into(),
+            AMQPValue::LongLongInt(self.quorum_group_size),
+        );
+        args
+    }
 }

@@ -109,13 +109,13 @@ pub async fn run_all(
     shutdown: Shutdown,
     build: impl FnOnce(Resources) -> anyhow::Result<Vec<Consumer>>,
 ) -> anyhow::Result<()> {
-    let migrations = db::pool(&common.database_migration_url, 1)?;
+    let migrations = db::pool(&common.database_migration, 1);
     db::migrate(&migrations, MIGRATION_DEADLINE)
         .await
         .context("applying migrations")?;
     migrations.close().await;
-    let db = db::pool(&common.database_url, common.db_max_connections)?;
-    let broker = Broker::new(&common.amqp_url, common.topology.clone(), publish_channels)?;
+    let db = db::pool(&common.database, common.db_max_connections);
+    let broker = Broker::new(&common.amqp, common.topology.clone(), publish_channels)?;
     let consumers = build(Resources {
         db: db.clone(),
         broker: broker.clone(),
@@ -149,7 +149,7 @@ pub async fn run_all(
         let consuming = if n == 0 {
             broker.clone()
         } else {
-            Broker::new(&common.amqp_url, common.topology.clone(), 1)?
+            Broker::new(&common.amqp, common.topology.clone(), 1)?
         };
         let stopped = consume(consuming, consumer.max_deliveries, shutdown.clone());
         running.push(async move {

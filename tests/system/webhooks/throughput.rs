@@ -34,7 +34,7 @@ async fn one_worker_delivers_a_backlog_of_ten_thousand_at_a_thousand_a_second() 
     .await
     .unwrap();
     let broker = shared::broker::Broker::new(
-        &stack.amqp_url.clone().into(),
+        &shared::transport::AmqpTarget::single(&stack.amqp_url).unwrap(),
         shared::broker::Topology::default(),
         8,
     )

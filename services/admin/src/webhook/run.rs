@@ -58,7 +58,7 @@ impl WebhookCommand {
             } => deliveries(db, *status, partner.as_ref(), *limit).await,
             Self::Retry { delivery_id } => {
                 let common = &config.common;
-                let broker = Broker::new(&common.amqp_url, common.topology.clone(), 1)?;
+                let broker = Broker::new(&common.amqp, common.topology.clone(), 1)?;
                 Ok(
                     match store::retry(db, &broker, Scope::Operator, *delivery_id).await? {
                         Retried::Scheduled { attempt } => {
