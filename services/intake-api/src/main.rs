@@ -25,5 +25,5 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init("intake-api");
     let shutdown = Shutdown::on_signals();
     let timeout = config.common.shutdown_timeout;
-    shutdown::drain_within(run(config, shutdown.clone()), shutdown, timeout).await
+    shutdown::drain_within(Box::pin(run(config, shutdown.clone())), shutdown, timeout).await
 }

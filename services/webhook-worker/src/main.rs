@@ -24,5 +24,5 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init("webhook-worker");
     let shutdown = Shutdown::on_signals();
     let timeout = config.common.shutdown_timeout;
-    shutdown::drain_within(run(config, shutdown.clone()), shutdown, timeout).await
+    shutdown::drain_within(Box::pin(run(config, shutdown.clone())), shutdown, timeout).await
 }
