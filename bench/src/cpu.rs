@@ -1,7 +1,8 @@
 //! Where the CPU went during a measurement: CPU time per process group
-//! (the services, Postgres, RabbitMQ, the bench's own load, MailDev, and
-//! everything else on the machine) from `/proc`, between two snapshots. It
-//! says what a figure is bound by, and how much other work took.
+//! (the services, Postgres, RabbitMQ, PgBouncer, the bench's own load,
+//! MailDev, and everything else on the machine) from `/proc`, between two
+//! snapshots. It says what a figure is bound by, and how much other work
+//! took.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -40,6 +41,7 @@ fn group(pid: u32, comm: &str, ours: &HashMap<u32, &'static str>) -> &'static st
         _ if pid == std::process::id() => "bench",
         "beam.smp" => "rabbitmq",
         "postgres" => "postgres",
+        "pgbouncer" => "pgbouncer",
         "node" => "node (maildev)",
         _ => "other",
     }

@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::{bail, Context};
 use lapin::{
     options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueuePurgeOptions},
+    tcp::OwnedTLSConfig,
     types::{AMQPValue, FieldTable},
-    Channel, Confirmation, Connection, ConnectionProperties,
+    Channel, Confirmation, Connection, ConnectionProperties, DefaultConnectionBuilder,
 };
 use serde_json::{json, Value};
 use shared::{
@@ -115,10 +116,35 @@ impl Publisher {
         per_connection: usize,
         target: Target,
     ) -> anyhow::Result<Self> {
+        Self::open_trusting(amqp_url, None, connections, per_connection, target).await
+    }
+
+    /// [`Publisher::open`], trusting the CA in PEM file `ca` (beside the
+    /// public roots) for an `amqps://` URL.
+    pub async fn open_trusting(
+        amqp_url: &str,
+        ca: Option<&std::path::Path>,
+        connections: usize,
+        per_connection: usize,
+        target: Target,
+    ) -> anyhow::Result<Self> {
+        let tls = OwnedTLSConfig {
+            identity: None,
+            cert_chain: ca
+                .map(|path| {
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("reading the CA {}", path.display()))
+                })
+                .transpose()?,
+        };
         let mut conns = Vec::new();
         let mut channels = Vec::new();
         for _ in 0..connections {
-            let conn = Connection::connect(amqp_url, ConnectionProperties::default())
+            let conn = DefaultConnectionBuilder::new()?
+                .with_uri_str(amqp_url.to_owned())
+                .with_properties(ConnectionProperties::default())
+                .with_tls_config(tls.clone())
+                .connect()
                 .await
                 .context("connecting to RabbitMQ")?;
             for _ in 0..per_connection {

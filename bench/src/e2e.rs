@@ -3,6 +3,7 @@
 //! and the drain timed from its readiness to the last request's settling
 //! (`updated_at` in the `registration_requests` table, polled every 100 ms
 //! to see the drain end); once with one worker process and again with two.
+//! [`drains`] runs on any stack (the transport phase's variants too).
 
 use std::time::Duration;
 
@@ -80,22 +81,26 @@ pub async fn run(
     bound: f64,
 ) -> anyhow::Result<Vec<Drain>> {
     let mut stack = Stack::create(infra, "e2e").await?;
-    let result = drains(infra, &mut stack, n, t_hash_ms, bound).await;
+    let result = drains(infra, &mut stack, n, &[1, 2], t_hash_ms, bound).await;
     stack.destroy().await?;
     result
 }
 
-async fn drains(
+/// Starts intake-api and the notification worker on `stack`, then drains a
+/// backlog of `n` with each number of registration workers in `rounds` in
+/// turn (a new backlog each time).
+pub async fn drains(
     infra: &Infra,
     stack: &mut Stack<'_>,
     n: usize,
+    rounds: &[usize],
     t_hash_ms: f64,
     bound: f64,
 ) -> anyhow::Result<Vec<Drain>> {
     stack.start(Service::Intake, &[]).await?;
     stack.start(Service::Notification, &[]).await?;
     let mut drains = Vec::new();
-    for (round, workers) in [1usize, 2].into_iter().enumerate() {
+    for (round, &workers) in rounds.iter().enumerate() {
         let before = stack.counts().await?;
         let first = (round * n) as u64;
         submit(infra, &stack.base_url, first..first + n as u64)

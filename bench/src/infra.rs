@@ -20,7 +20,8 @@ use shared::{
 };
 use stack_kit::{Binaries, Management, Servers};
 
-fn var(name: &str, default: &str) -> String {
+/// `name`'s value, or `default` when it is unset or blank.
+pub fn var(name: &str, default: &str) -> String {
     std::env::var(name)
         .ok()
         .filter(|v| !v.trim().is_empty())
@@ -29,7 +30,7 @@ fn var(name: &str, default: &str) -> String {
 
 /// `NAME=value`, but not a secret's value (by its name: `*SECRET*`, `*KEY*`,
 /// `*PASSWORD*`, `*TOKEN*`) nor the credentials in a URL.
-fn shown(name: &str, value: &str) -> String {
+pub fn shown(name: &str, value: &str) -> String {
     let upper = name.to_ascii_uppercase();
     if ["SECRET", "KEY", "PASSWORD", "TOKEN"]
         .iter()

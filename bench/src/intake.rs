@@ -65,24 +65,59 @@ pub async fn run(infra: &Infra, settings: &Settings) -> anyhow::Result<Intake> {
     result
 }
 
-async fn measure(infra: &Infra, stack: &mut Stack<'_>, s: &Settings) -> anyhow::Result<Intake> {
+/// One intake run on a stack: what the intake phase measures, and the
+/// transport phase for each of its variants.
+#[derive(Debug, Clone, Serialize)]
+pub struct Accepted {
+    pub load: Load,
+    /// CPU used by each process group (warm-up included).
+    pub cpu: CpuUse,
+    pub rss: Vec<Peak>,
+    /// Messages in the request queue after the run (then purged): every
+    /// 202 (`load.total_ok`) must be there.
+    pub queued: u32,
+}
+
+/// Starts intake-api and the notification worker on `stack` (no
+/// registration worker) and measures the intake load against them,
+/// registrations with emails under `prefix`. The services keep running.
+pub async fn accepted(
+    stack: &mut Stack<'_>,
+    prefix: &str,
+    s: &Settings,
+) -> anyhow::Result<Accepted> {
     let intake_pid = stack.start(Service::Intake, &[]).await?;
     let notification_pid = stack.start(Service::Notification, &[]).await?;
-    let requests = Publisher::open(&stack.amqp_url, 1, 1, Target::Requests).await?;
+    let requests = stack.publisher(1, 1, Target::Requests).await?;
     let addr = address(&stack.base_url)?;
-    let prefix = format!("{}in.", infra.email_prefix());
 
     let watch = Watch::start(vec![
         ("intake-api".into(), intake_pid),
         ("notification-worker".into(), notification_pid),
     ]);
     let before = cpu::snapshot(&stack.pids());
-    let intake = accepted_load(addr, prefix.clone(), s).await;
-    let intake_cpu = cpu::since(&before);
+    let load = accepted_load(addr, prefix.to_owned(), s).await;
+    let cpu = cpu::since(&before);
     let rss = watch.finish().await;
-    let queued_after_intake = requests.queue_depth().await?;
+    let queued = requests.queue_depth().await?;
     requests.purge().await?;
     requests.close().await;
+    Ok(Accepted {
+        load,
+        cpu,
+        rss,
+        queued,
+    })
+}
+
+async fn measure(infra: &Infra, stack: &mut Stack<'_>, s: &Settings) -> anyhow::Result<Intake> {
+    let prefix = format!("{}in.", infra.email_prefix());
+    let Accepted {
+        load: intake,
+        cpu: intake_cpu,
+        rss,
+        queued: queued_after_intake,
+    } = accepted(stack, &prefix, s).await?;
 
     let message = Arc::new(envelope(
         &infra.keyring,

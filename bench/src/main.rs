@@ -8,7 +8,9 @@
 //! backpressure (a flood past the request queue's bound), idle latency,
 //! webhooks (a backlog's delivery rate, idle settle → delivered), memory
 //! under a backlog, hostile traffic (intake under a login flood; memory
-//! and metric series after junk requests). Prints a table and writes it,
+//! and metric series after junk requests), transport (intake and end to
+//! end over plain connections, over TLS, through PgBouncer). Prints a
+//! table and writes it,
 //! with every raw figure, as JSON and PNG plots to `bench/results/`
 //! (timestamped, and `latest*`).
 
@@ -35,6 +37,7 @@ mod smtp;
 mod stack;
 mod stats;
 mod table;
+mod transport;
 mod webhooks;
 
 use std::{collections::BTreeMap, path::PathBuf, time::Duration};
@@ -47,7 +50,7 @@ use crate::{
     report::{Meta, Report},
 };
 
-const PHASES: [&str; 10] = [
+const PHASES: [&str; 11] = [
     "bcrypt",
     "e2e",
     "minimal",
@@ -58,6 +61,7 @@ const PHASES: [&str; 10] = [
     "webhooks",
     "memory",
     "hostile",
+    "transport",
 ];
 
 struct Args {
@@ -117,7 +121,7 @@ async fn interrupted() -> &'static str {
     }
 }
 
-fn say(what: &str) {
+pub fn say(what: &str) {
     eprintln!("[bench] {what}");
 }
 
@@ -241,6 +245,27 @@ async fn run_phases(args: &Args, infra: &Infra, report: &mut Report) {
         let hostile = Box::pin(hostile::run(infra, &settings)).await;
         report.hostile = keep(report, "hostile", hostile);
     }
+    if on("transport") {
+        let settings = transport::Settings {
+            intake: intake::Settings {
+                clients: args.clients,
+                warmup: Duration::from_secs(if q { 1 } else { 2 }),
+                window: Duration::from_secs(if q { 5 } else { 20 }),
+            },
+            // The e2e phase's quick backlog (half of it when quick).
+            backlog: if q { 30 } else { 60 },
+            workers: vec![1, 2],
+        };
+        say(&format!(
+            "transport: intake for {:?} and drains of {} (1, then 2 workers), plain, over TLS, through PgBouncer",
+            settings.intake.window, settings.backlog
+        ));
+        let transport = Box::pin(transport::run(infra, &settings, t_hash, bound)).await;
+        if let Some(failed) = transport.failed() {
+            report.errors.insert("transport", failed);
+        }
+        report.transport = Some(transport);
+    }
 }
 
 fn write_outputs(args: &Args, report: &Report, stamp: &str) -> anyhow::Result<()> {
@@ -329,6 +354,7 @@ async fn main() -> anyhow::Result<()> {
         webhooks: None,
         memory: None,
         hostile: None,
+        transport: None,
         errors: BTreeMap::new(),
         log_problems: BTreeMap::new(),
     };

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::{
     backpressure::Backpressure, batch::BatchPhase, bcrypt_bound::Bcrypt, e2e::Drain,
     hostile::Hostile, infra::LogProblems, intake::Intake, latency::Latency, memory::Memory,
-    minimal::Minimal, webhooks::Webhooks,
+    minimal::Minimal, transport::Transport, webhooks::Webhooks,
 };
 
 #[derive(Debug, Clone, Serialize)]
@@ -49,6 +49,7 @@ pub struct Report {
     pub webhooks: Option<Webhooks>,
     pub memory: Option<Memory>,
     pub hostile: Option<Hostile>,
+    pub transport: Option<Transport>,
     /// Phases that failed, with why.
     pub errors: BTreeMap<&'static str, String>,
     /// Phases whose services logged warnings or errors.
@@ -296,6 +297,9 @@ impl Report {
         }
         if let Some(h) = &self.hostile {
             t.extend(h.rows());
+        }
+        if let Some(x) = &self.transport {
+            t.extend(x.rows());
         }
         for (phase, p) in &self.log_problems {
             let first = p.first.as_deref().unwrap_or_default();

@@ -1,19 +1,24 @@
 //! One phase's system under test: a [`Sandbox`] (a fresh database and
-//! vhost) and the real release binaries started against it by the stack
-//! kit (the environment the e2e harness uses too, logs to files). Every
-//! child is killed and the sandbox removed when the stack is dropped, so an
-//! error or Ctrl-C leaves nothing behind.
+//! vhost, on the plain servers or on others such as the TLS set) and the
+//! real release binaries started against it by the stack kit (the
+//! environment the e2e harness uses too, logs to files). Every child is
+//! killed and the sandbox removed when the stack is dropped, so an error or
+//! Ctrl-C leaves nothing behind.
 
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use sqlx::PgPool;
-use stack_kit::{free_port, Launch, Process, Sandbox, ServiceEnv};
+use stack_kit::{free_port, Launch, Process, Sandbox, Servers, ServiceEnv};
 use tokio::time::Instant;
 
 pub use stack_kit::Service;
 
-use crate::{infra::Infra, noise::log_problems};
+use crate::{
+    data::{Publisher, Target},
+    infra::Infra,
+    noise::log_problems,
+};
 
 /// How long a service may take to become ready.
 const READY: Duration = Duration::from_secs(60);
@@ -31,6 +36,9 @@ pub struct Stack<'a> {
     infra: &'a Infra,
     phase: String,
     pub name: String,
+    /// The servers its sandbox is on (their CA, if any, trusted).
+    servers: Servers,
+    /// A pool straight to its database (never through a pooler).
     pub db: PgPool,
     pub amqp_url: String,
     /// intake-api's base URL.
@@ -45,17 +53,29 @@ pub struct Stack<'a> {
 }
 
 impl<'a> Stack<'a> {
+    /// A stack on the plain servers.
     pub async fn create(infra: &'a Infra, phase: &str) -> anyhow::Result<Stack<'a>> {
+        Self::create_on(infra, &infra.servers, phase).await
+    }
+
+    /// A stack on `servers` (e.g. the TLS set: its services are then given
+    /// the servers' CA).
+    pub async fn create_on(
+        infra: &'a Infra,
+        servers: &Servers,
+        phase: &str,
+    ) -> anyhow::Result<Stack<'a>> {
         let name = format!("bench_{}_{phase}", infra.run_id);
-        let sandbox = Sandbox::create(&infra.servers, &name).await?;
+        let sandbox = Sandbox::create(servers, &name).await?;
         let port = free_port()?;
         // The kit's environment as it is: quiet logs, no rate limit.
-        let env = ServiceEnv::new(&infra.servers, &sandbox, port, &infra.phi_key);
-        let db = PgPool::connect(&sandbox.database_url).await?;
+        let env = ServiceEnv::new(servers, &sandbox, port, &infra.phi_key);
+        let db = PgPool::connect_with(servers.pg_options(&sandbox.database_url)?).await?;
         Ok(Stack {
             infra,
             phase: phase.to_owned(),
             name,
+            servers: servers.clone(),
             db,
             amqp_url: sandbox.amqp_url.clone(),
             base_url: env.base_url(),
@@ -65,6 +85,29 @@ impl<'a> Stack<'a> {
             spawned: 0,
             sandbox,
         })
+    }
+
+    /// The database's direct URL (what `DATABASE_URL` is unless changed).
+    pub fn database_url(&self) -> &str {
+        &self.sandbox.database_url
+    }
+
+    /// Sets one variable for every service started from now on.
+    pub fn set_env(&mut self, name: &str, value: String) -> &mut Self {
+        self.env.set(name, value);
+        self
+    }
+
+    /// A confirmed publisher into this stack's vhost, trusting the
+    /// servers' CA for `amqps://`.
+    pub async fn publisher(
+        &self,
+        connections: usize,
+        per_connection: usize,
+        target: Target,
+    ) -> anyhow::Result<Publisher> {
+        let ca = self.servers.ca_cert.as_deref();
+        Publisher::open_trusting(&self.amqp_url, ca, connections, per_connection, target).await
     }
 
     /// Starts one service with `extra` environment (and `BENCH_SERVICE_ENV`

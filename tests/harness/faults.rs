@@ -19,10 +19,11 @@ pub async fn serial() -> MutexGuard<'static, ()> {
     LOCK.get_or_init(|| Mutex::new(())).lock().await
 }
 
-/// Runs `scripts/services <command>` and panics with its output if it fails.
+/// Runs `scripts/services <command>` (words split on spaces) and panics
+/// with its output if it fails.
 pub async fn services(command: &str) {
     let out = tokio::process::Command::new(services_script())
-        .arg(command)
+        .args(command.split_whitespace())
         .output()
         .await
         .unwrap();

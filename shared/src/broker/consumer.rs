@@ -4,7 +4,7 @@
 //! loop acks or rejects, and only after the handler has finished (its
 //! effects are durable by then).
 
-use std::{future::Future, sync::Arc};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use futures_util::StreamExt;
 use lapin::{
@@ -23,6 +23,9 @@ use crate::{
     retry::Backoff,
     shutdown::Shutdown,
 };
+
+/// How often a consumer checks that its connection is still alive.
+const LIVENESS_CHECK: Duration = Duration::from_secs(1);
 
 /// One delivery as the handler sees it.
 pub struct Incoming {
@@ -100,11 +103,19 @@ where
     let mut in_flight = JoinSet::new();
     let stop = shutdown.clone().wait();
     tokio::pin!(stop);
+    // A connection that died abruptly (its node killed) does not always end
+    // the delivery stream: lapin marks it failed, so it is looked at too.
+    let mut liveness = tokio::time::interval(LIVENESS_CHECK);
     let result = loop {
         tokio::select! {
             _ = &mut stop => {
                 let _ = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await;
                 break Ok(());
+            }
+            _ = liveness.tick() => {
+                if !conn.status().connected() || !channel.status().connected() {
+                    break Err(super::BrokerError::Pool("the connection to the broker was lost".into()));
+                }
             }
             Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
             next = deliveries.next() => match next {

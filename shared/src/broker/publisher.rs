@@ -116,10 +116,17 @@ impl Broker {
             Ok(Confirmation::Ack(Some(_))) => Err(BrokerError::Unroutable),
             Ok(Confirmation::Nack(_)) => Err(BrokerError::Nacked),
         };
-        if matches!(outcome, Err(BrokerError::Amqp(_) | BrokerError::Timeout)) {
+        if matches!(
+            outcome,
+            Err(BrokerError::Amqp(_) | BrokerError::Timeout | BrokerError::Nacked)
+        ) {
             // A channel that failed a publish may be half broken: close it,
-            // so the pool's recycle check drops it instead of reusing it. A
-            // nack or a returned message leaves it sound.
+            // so the pool's recycle check drops it instead of reusing it.
+            // That includes a nack: on RabbitMQ 3.10, a channel that
+            // published to a quorum queue while its leader was being
+            // re-elected (a node lost) nacks every later publish to it, and
+            // a fresh channel is acked (seen with kill -9 of the leader's
+            // node). A returned message leaves it sound.
             let _ = handle.close(200, "publish failed".into()).await;
         }
         outcome
