@@ -137,8 +137,14 @@ impl Default for Topology {
     }
 }
 
-/// The argument a queue declared before it existed lacks.
 const GROUP_SIZE_ARG: &str = "x-quorum-initial-group-size";
+const DELIVERY_LIMIT_ARG: &str = "x-delivery-limit";
+/// A dead-letter queue keeps what it holds however often it is read
+/// (`admin dlq list` returns what it looks at): RabbitMQ 4.x gives a quorum
+/// queue a limit of 20 unless told, and 3.10 takes -1 as "none at all"
+/// (every message dropped at its first return), so a limit no reading
+/// reaches is set.
+const DEAD_LETTER_DELIVERY_LIMIT: i64 = 1_000_000_000;
 
 impl Topology {
     /// Declares every exchange, queue and binding on a channel of its own;
@@ -167,7 +173,12 @@ impl Topology {
         for work in &WORK_QUEUES {
             let queue = work.name;
             let dlq = dead_letter_queue(queue);
-            self.declare_queue(conn, ch, &dlq, self.quorum()).await?;
+            let mut dlq_args = self.quorum();
+            dlq_args.insert(
+                DELIVERY_LIMIT_ARG.into(),
+                AMQPValue::LongLongInt(DEAD_LETTER_DELIVERY_LIMIT),
+            );
+            self.declare_queue(conn, ch, &dlq, dlq_args).await?;
             ch.queue_bind(
                 dlq.as_str().into(),
                 DEAD_LETTER_EXCHANGE.into(),
@@ -186,7 +197,7 @@ impl Topology {
                 AMQPValue::LongString(queue.into()),
             );
             args.insert(
-                "x-delivery-limit".into(),
+                DELIVERY_LIMIT_ARG.into(),
                 AMQPValue::LongLongInt(self.delivery_limit),
             );
             if work.bounded {
@@ -214,37 +225,49 @@ impl Topology {
         Ok(())
     }
 
-    /// A queue declared by an earlier release has no group size, and
+    /// A queue declared by an earlier release lacks the arguments added
+    /// since (the group size; a dead-letter queue's delivery limit), and
     /// RabbitMQ refuses a declaration that adds one (406, the channel
-    /// closes): that queue is declared again, on a new channel, as it is.
-    /// Any other difference still fails.
+    /// closes): that queue is declared again, on a new channel, as it is,
+    /// with a warning. Any other difference still fails.
     async fn declare_queue(
         &self,
         conn: &Connection,
         ch: &mut Channel,
         name: &str,
-        args: FieldTable,
+        mut args: FieldTable,
     ) -> lapin::Result<()> {
         let options = QueueDeclareOptions {
             durable: true,
             ..QueueDeclareOptions::default()
         };
-        match ch.queue_declare(name.into(), options, args.clone()).await {
-            Err(e) if e.to_string().contains(GROUP_SIZE_ARG) => {
-                tracing::info!(queue = name, "queue predates its group size; kept as it is");
-                *ch = conn.create_channel().await?;
-                let as_it_was: FieldTable = args
-                    .inner()
-                    .iter()
-                    .filter(|(key, _)| key.as_str() != GROUP_SIZE_ARG)
-                    .map(|(key, value)| (key.clone(), value.clone()))
-                    .collect::<std::collections::BTreeMap<_, _>>()
-                    .into();
-                ch.queue_declare(name.into(), options, as_it_was)
-                    .await
-                    .map(drop)
-            }
-            declared => declared.map(drop),
+        let mut later = vec![GROUP_SIZE_ARG];
+        if name.ends_with(".dlq") {
+            later.push(DELIVERY_LIMIT_ARG);
+        }
+        loop {
+            let error = match ch.queue_declare(name.into(), options, args.clone()).await {
+                Ok(_) => return Ok(()),
+                Err(error) => error,
+            };
+            let text = error.to_string();
+            let Some(index) = later.iter().position(|arg| text.contains(&format!("'{arg}'"))) else {
+                return Err(error);
+            };
+            let arg = later.remove(index);
+            tracing::warn!(
+                queue = name,
+                argument = arg,
+                "queue declared by an earlier release without this argument; kept as it is (on RabbitMQ 4.x, give dead-letter queues a delivery-limit policy)"
+            );
+            *ch = conn.create_channel().await?;
+            args = args
+                .inner()
+                .iter()
+                .filter(|(key, _)| key.as_str() != arg)
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect::<std::collections::BTreeMap<_, _>>()
+                .into();
         }
     }
 
