@@ -251,7 +251,10 @@ impl Topology {
                 Err(error) => error,
             };
             let text = error.to_string();
-            let Some(index) = later.iter().position(|arg| text.contains(&format!("'{arg}'"))) else {
+            let Some(index) = later
+                .iter()
+                .position(|arg| text.contains(&format!("'{arg}'")))
+            else {
                 return Err(error);
             };
             let arg = later.remove(index);
