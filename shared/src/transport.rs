@@ -330,7 +330,8 @@ mod tests {
             REFUSE,
         );
         assert!(cluster.is_ok_and(|c| c.nodes.len() == 2 && c.nodes[1].vhost == "v"));
-        let bad = AmqpTarget::from_list("AMQP_URL", "amqp://x:1/%2f,http://y", None, REFUSE);
+        let bad =
+            AmqpTarget::from_list("AMQP_URL", "amqp://127.0.0.1:1/%2f,http://y", None, REFUSE);
         assert!(bad.is_err_and(|e| e.reason.contains("address 2")));
     }
 

@@ -19,19 +19,22 @@
 
 mod evidence;
 mod rows;
+mod variants;
 
 use serde::Serialize;
-use stack_kit::Servers;
 
 use crate::{
     e2e::{self, Drain},
-    infra::{shown, var, Infra},
+    infra::Infra,
     intake::{self, Accepted},
     say,
-    stack::Stack,
 };
 
-pub use self::evidence::{Pooled, Tls};
+use self::variants::{stack_on, variants, Variant};
+pub use self::{
+    evidence::{Pooled, Tls},
+    variants::Kind,
+};
 
 pub struct Settings {
     pub intake: intake::Settings,
@@ -39,76 +42,6 @@ pub struct Settings {
     /// drain in turn.
     pub backlog: usize,
     pub workers: Vec<usize>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Plain,
-    Tls,
-    Pgbouncer,
-}
-
-impl Kind {
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Plain => "plain",
-            Kind::Tls => "tls",
-            Kind::Pgbouncer => "pgbouncer",
-        }
-    }
-}
-
-/// Where one variant's services connect.
-struct Variant {
-    kind: Kind,
-    servers: Servers,
-    /// PgBouncer without a database name: the pools' `DATABASE_URL`.
-    pgbouncer: Option<String>,
-}
-
-/// The TLS set as `scripts/services` runs it, unless `BENCH_TLS_*` say
-/// otherwise; the SMTP sink is the plain one.
-fn tls_servers(plain: &Servers) -> Servers {
-    let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/../.data/tls/ca.crt");
-    Servers {
-        admin_database_url: var(
-            "BENCH_TLS_DATABASE_URL",
-            "postgres://postgres:postgres@127.0.0.1:5433/postgres?sslmode=verify-full",
-        ),
-        amqp_url: var("BENCH_TLS_AMQP_URL", "amqps://guest:guest@127.0.0.1:5671")
-            .trim_end_matches('/')
-            .to_owned(),
-        rabbitmq_api: var("BENCH_TLS_RABBITMQ_API", "https://127.0.0.1:15671")
-            .trim_end_matches('/')
-            .to_owned(),
-        ca_cert: Some(var("BENCH_TLS_CA_CERT", ca).into()),
-        ..plain.clone()
-    }
-}
-
-fn variants(infra: &Infra) -> [Variant; 3] {
-    let pgbouncer = var(
-        "BENCH_PGBOUNCER_URL",
-        "postgres://postgres:postgres@127.0.0.1:6432",
-    );
-    [
-        Variant {
-            kind: Kind::Plain,
-            servers: infra.servers.clone(),
-            pgbouncer: None,
-        },
-        Variant {
-            kind: Kind::Tls,
-            servers: tls_servers(&infra.servers),
-            pgbouncer: None,
-        },
-        Variant {
-            kind: Kind::Pgbouncer,
-            servers: infra.servers.clone(),
-            pgbouncer: Some(pgbouncer.trim_end_matches('/').to_owned()),
-        },
-    ]
 }
 
 /// One variant's figures.
@@ -137,6 +70,9 @@ pub struct Ratio {
     /// Accepted/s, and p99 latency, over plain's.
     pub intake: f64,
     pub intake_p99: f64,
+    /// The CPU a 202 cost the services, servers and load generator (all
+    /// but `other`: what else ran on the machine meanwhile) over plain's.
+    pub cpu_per_202: f64,
     /// Registrations/s of each drain over plain's with as many workers.
     pub drains: Vec<DrainRatio>,
 }
@@ -193,32 +129,6 @@ pub async fn run(infra: &Infra, s: &Settings, t_hash_ms: f64, bound: f64) -> Tra
     }
 }
 
-/// A stack for one part of a variant (`intake`, `e2e`), its services'
-/// connections recorded in `m`.
-async fn stack_on<'a>(
-    infra: &'a Infra,
-    v: &Variant,
-    part: &str,
-    m: &mut Measured,
-) -> anyhow::Result<Stack<'a>> {
-    let phase = format!("transport_{}_{part}", v.kind.name());
-    let mut stack = Stack::create_on(infra, &v.servers, &phase).await?;
-    let mut database_url = stack.database_url().to_owned();
-    if let Some(pgbouncer) = &v.pgbouncer {
-        // The pools through PgBouncer; LISTEN and the migrations need a
-        // session of their own, so they stay direct.
-        let pooled = format!("{pgbouncer}/{}", stack.name);
-        stack
-            .set_env("DATABASE_URL", pooled.clone())
-            .set_env("DATABASE_LISTEN_URL", database_url.clone())
-            .set_env("DATABASE_MIGRATION_URL", database_url);
-        database_url = pooled;
-    }
-    m.database_url = shown("DATABASE_URL", &database_url);
-    m.amqp_url = shown("AMQP_URL", &stack.amqp_url);
-    Ok(stack)
-}
-
 async fn measure(
     infra: &Infra,
     v: &Variant,
@@ -257,6 +167,16 @@ async fn measure(
     Ok(())
 }
 
+/// CPU µs per 202 of every group but `other`.
+pub fn own_cpu_per_202(a: &Accepted) -> f64 {
+    a.cpu
+        .per_op_us(a.load.total_ok)
+        .iter()
+        .filter(|(group, _)| **group != "other")
+        .map(|(_, us)| us)
+        .sum()
+}
+
 fn ratios(variants: &[Measured]) -> Vec<Ratio> {
     let Some(plain) = variants.iter().find(|m| m.kind == Kind::Plain) else {
         return Vec::new();
@@ -274,6 +194,7 @@ fn ratios(variants: &[Measured]) -> Vec<Ratio> {
                 kind: m.kind,
                 intake: over(intake.load.per_s, base.load.per_s),
                 intake_p99: over(intake.load.latency.p99_ms, base.load.latency.p99_ms),
+                cpu_per_202: over(own_cpu_per_202(intake), own_cpu_per_202(base)),
                 drains: m
                     .drains
                     .iter()

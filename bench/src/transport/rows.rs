@@ -2,7 +2,7 @@
 //! drains, the evidence that it is what it says, and its rates over the
 //! plain variant's (informational: no target).
 
-use super::{Kind, Measured, Transport};
+use super::{own_cpu_per_202, Kind, Measured, Transport};
 use crate::report::{check, row, Row};
 
 impl Transport {
@@ -49,9 +49,10 @@ impl Transport {
             t.push(Row {
                 figure: format!("transport: {} / plain", r.kind.name()),
                 measured: format!(
-                    "intake {:.2}x (p99 {:.2}x); end to end {}",
+                    "intake {:.2}x (p99 {:.2}x, CPU per 202 {:.2}x); end to end {}",
                     r.intake,
                     r.intake_p99,
+                    r.cpu_per_202,
                     drains.join(", ")
                 ),
                 target: Some("(informational)".into()),
@@ -84,7 +85,11 @@ fn variant_rows(m: &Measured) -> Vec<Row> {
         ));
         t.push(row(
             "  CPU per 202, by process".into(),
-            i.cpu.per_op_text(a.total_ok),
+            format!(
+                "{}; without other {:.0} µs",
+                i.cpu.per_op_text(a.total_ok),
+                own_cpu_per_202(i)
+            ),
         ));
     }
     if !m.drains.is_empty() {
@@ -93,8 +98,9 @@ fn variant_rows(m: &Measured) -> Vec<Row> {
             .drains
             .iter()
             .map(|d| {
+                let other = d.cpu.cores.get("other").copied().unwrap_or(0.0);
                 let mut s = format!(
-                    "{} worker(s) {:.2}/s = {:.1}% of bound",
+                    "{} worker(s) {:.2}/s = {:.1}% of bound (other work {other:.2} cores)",
                     d.workers,
                     d.per_s,
                     d.ratio_to_bound * 100.0
@@ -131,24 +137,23 @@ fn variant_rows(m: &Measured) -> Vec<Row> {
     if m.kind == Kind::Pgbouncer {
         let mut parts = Vec::new();
         let mut pass = true;
-        let accepted = m.intake.as_ref().map_or(0, |i| i.load.total_ok);
-        let completed: i64 = m.drains.iter().map(|d| d.completed).sum();
-        for (what, pooled, per) in [
-            ("intake", &m.pooled_intake, accepted as f64),
-            ("drains", &m.pooled_drains, completed as f64),
-        ] {
-            match pooled {
-                Some(p) => {
-                    pass &= p.transactions > 0;
-                    parts.push(format!(
-                        "{what} {} transactions ({:.2} a registration), waited {:.0} ms",
-                        p.transactions,
-                        p.transactions as f64 / per.max(1.0),
-                        p.wait_ms
-                    ));
-                }
-                None => pass = false,
+        for (what, pooled) in [("intake", &m.pooled_intake), ("drains", &m.pooled_drains)] {
+            let Some(p) = pooled else {
+                pass = false;
+                continue;
+            };
+            pass &= p.transactions > 0;
+            let mut text = format!(
+                "{what}: {} transactions, {} queries",
+                p.transactions, p.queries
+            );
+            // Group commit: many 202s share a transaction. (The drains'
+            // count also holds the services' start and the backlogs' intake.)
+            if let (Some(i), "intake") = (&m.intake, what) {
+                let per = p.transactions as f64 / i.load.total_ok.max(1) as f64;
+                text += &format!(" ({per:.2} per 202)");
             }
+            parts.push(format!("{text}, clients waited {:.0} ms", p.wait_ms));
         }
         t.push(check(
             format!("  {name}: carried by PgBouncer"),
