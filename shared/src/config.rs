@@ -196,7 +196,11 @@ impl CommonConfig {
             read_ca_pem(vars, "AMQP_CA_CERT")?,
             plaintext,
         )?;
-        let topology = Topology::default();
+        let mut topology = Topology::default();
+        topology.request_queue_max_length = vars.parse_or(
+            "REQUEST_QUEUE_MAX_LENGTH",
+            topology.request_queue_max_length,
+        )?;
         Ok(Self {
             app_env,
             database,
@@ -207,13 +211,7 @@ impl CommonConfig {
             keyring: Keyring::from_vars(vars, app_env)?,
             db_max_connections: vars.parse_or("DATABASE_MAX_CONNECTIONS", 10)?,
             shutdown_timeout: vars.duration_or("SHUTDOWN_TIMEOUT", Duration::from_secs(30))?,
-            topology: Topology {
-                request_queue_max_length: vars.parse_or(
-                    "REQUEST_QUEUE_MAX_LENGTH",
-                    topology.request_queue_max_length,
-                )?,
-                ..topology
-            },
+            topology,
         })
     }
 }

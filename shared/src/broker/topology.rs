@@ -10,6 +10,11 @@
 //! | `webhooks` (direct) | `webhook.attempt` | `webhook.attempts` |
 //! | `dead-letter` (direct) | `<queue>` | `<queue>.dlq` |
 
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex},
+};
+
 use lapin::{
     options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions},
     types::{AMQPValue, FieldTable},
@@ -124,6 +129,10 @@ pub struct Topology {
     /// Members of each new queue's Raft group (`x-quorum-initial-group-size`):
     /// three tolerate one node lost. A smaller cluster gets every node.
     pub quorum_group_size: i64,
+    /// Arguments that queues declared by an earlier release turned out to
+    /// lack, by queue: left out of later declarations (and warned about
+    /// once), so that each new channel does not meet the same refusal.
+    predating: Arc<Mutex<HashMap<String, Vec<&'static str>>>>,
 }
 
 impl Default for Topology {
@@ -133,6 +142,7 @@ impl Default for Topology {
             delivery_limit: 20,
             request_queue_max_length: 250_000,
             quorum_group_size: 3,
+            predating: Arc::default(),
         }
     }
 }
@@ -235,7 +245,7 @@ impl Topology {
         conn: &Connection,
         ch: &mut Channel,
         name: &str,
-        mut args: FieldTable,
+        args: FieldTable,
     ) -> lapin::Result<()> {
         let options = QueueDeclareOptions {
             durable: true,
@@ -245,6 +255,9 @@ impl Topology {
         if name.ends_with(".dlq") {
             later.push(DELIVERY_LIMIT_ARG);
         }
+        let known = self.predated(name);
+        later.retain(|arg| !known.contains(arg));
+        let mut args = without(&args, &known);
         loop {
             let error = match ch.queue_declare(name.into(), options, args.clone()).await {
                 Ok(_) => return Ok(()),
@@ -263,15 +276,21 @@ impl Topology {
                 argument = arg,
                 "queue declared by an earlier release without this argument; kept as it is (on RabbitMQ 4.x, give dead-letter queues a delivery-limit policy)"
             );
+            if let Ok(mut predating) = self.predating.lock() {
+                predating.entry(name.to_owned()).or_default().push(arg);
+            }
             *ch = conn.create_channel().await?;
-            args = args
-                .inner()
-                .iter()
-                .filter(|(key, _)| key.as_str() != arg)
-                .map(|(key, value)| (key.clone(), value.clone()))
-                .collect::<std::collections::BTreeMap<_, _>>()
-                .into();
+            args = without(&args, &[arg]);
         }
+    }
+
+    /// The arguments queue `name` is known to lack.
+    fn predated(&self, name: &str) -> Vec<&'static str> {
+        self.predating
+            .lock()
+            .ok()
+            .and_then(|predating| predating.get(name).cloned())
+            .unwrap_or_default()
     }
 
     fn quorum(&self) -> FieldTable {
@@ -286,4 +305,14 @@ impl Topology {
         );
         args
     }
+}
+
+/// `args` less the arguments named in `left_out`.
+fn without(args: &FieldTable, left_out: &[&str]) -> FieldTable {
+    args.inner()
+        .iter()
+        .filter(|(key, _)| !left_out.contains(&key.as_str()))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect::<BTreeMap<_, _>>()
+        .into()
 }
