@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# One image holds all four services; docker-compose.yml picks the binary with `command`.
+# One image holds the four services and the operators' `admin` command; docker-compose.yml
+# picks the binary with `command` (`docker compose run --rm intake-api admin ...`).
 #   docker build -t patient-registration .
 # BuildKit (the default builder since Docker 23) keeps the cargo registry and target/
 # in cache mounts, so a rebuild after a code change only recompiles the workspace crates.
@@ -13,7 +14,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     cargo build --release --locked --bins \
     && mkdir -p /out \
     && cp target/release/intake-api target/release/registration-worker target/release/notification-worker \
-       target/release/webhook-worker /out/
+       target/release/webhook-worker target/release/admin /out/
 
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
@@ -28,4 +29,4 @@ WORKDIR /app
 ENV APP_ENV=production \
     RUST_LOG=info
 USER 10001:10001
-# No CMD: run one of intake-api, registration-worker, notification-worker, webhook-worker.
+# No CMD: run one of intake-api, registration-worker, notification-worker, webhook-worker, admin.
