@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::{eventually, Stack};
+use sha2::{Digest, Sha256};
+
+use crate::{eventually, Email, Inbox, Stack};
 
 impl Stack {
     pub async fn register(&self, body: &Value) -> reqwest::Response {
@@ -83,4 +85,42 @@ impl Stack {
 /// Where a registration request's status is.
 pub(crate) fn status_url(base_url: &str, request_id: &str) -> String {
     format!("{base_url}/api/v1/patient/registrations/{request_id}")
+}
+
+impl Stack {
+    /// Waits (up to 60 s) for `patient_id`'s verification email at
+    /// `address`: the one whose token's hash this database stores (the
+    /// sink may hold the address's mail from earlier runs). Returns it with
+    /// how many tokens the database holds for the patient.
+    pub async fn verification_email(
+        &self,
+        patient_id: uuid::Uuid,
+        address: &str,
+    ) -> (Email, usize) {
+        let inbox = Inbox::from_env();
+        eventually(
+            "the verification email",
+            Duration::from_secs(60),
+            || async {
+                let stored: Vec<Vec<u8>> = sqlx::query_scalar(
+                    "SELECT token_hash FROM email_verification_tokens WHERE patient_id = $1",
+                )
+                .bind(patient_id)
+                .fetch_all(&self.db)
+                .await
+                .unwrap();
+                inbox
+                    .to(address)
+                    .await
+                    .into_iter()
+                    .find(|m| {
+                        m.token().is_some_and(|t| {
+                            stored.contains(&Sha256::digest(t.as_bytes()).to_vec())
+                        })
+                    })
+                    .map(|m| (m, stored.len()))
+            },
+        )
+        .await
+    }
 }

@@ -6,11 +6,10 @@
 use std::{process::Stdio, time::Duration};
 
 use e2e::{
-    binary_path, eventually, pgbouncer_url, servers, tls_servers, unique_example, Inbox, Stack,
+    binary_path, eventually, pgbouncer_url, servers, tls_servers, unique_example, Stack,
     StackOptions, DATABASE,
 };
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use sqlx::{Connection, PgConnection};
 
 /// Registers `body`, waits for it to complete, then for its verification
@@ -20,26 +19,9 @@ async fn register_complete_and_email(stack: &Stack, body: &Value) {
     let data = stack.settled(&request_id).await;
     assert_eq!(data["status"], "completed", "{data}");
     let patient_id: uuid::Uuid = data["patient_id"].as_str().unwrap().parse().unwrap();
-    let email = body["email"].as_str().unwrap();
-    let inbox = Inbox::from_env();
-    eventually(
-        "the verification email",
-        Duration::from_secs(60),
-        || async {
-            let stored: Vec<Vec<u8>> = sqlx::query_scalar(
-                "SELECT token_hash FROM email_verification_tokens WHERE patient_id = $1",
-            )
-            .bind(patient_id)
-            .fetch_all(&stack.db)
-            .await
-            .unwrap();
-            inbox.to(email).await.into_iter().find(|m| {
-                m.token()
-                    .is_some_and(|t| stored.contains(&Sha256::digest(t.as_bytes()).to_vec()))
-            })
-        },
-    )
-    .await;
+    stack
+        .verification_email(patient_id, body["email"].as_str().unwrap())
+        .await;
 }
 
 #[tokio::test]
