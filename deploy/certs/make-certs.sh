@@ -10,7 +10,12 @@
 #     pgbouncer   DNS:pgbouncer                            key: uid 70 (the pgbouncer service's user), 0600
 #     rabbitmq    DNS:rabbitmq-1, rabbitmq-2, rabbitmq-3,  key: uid 999 (rabbitmq in rabbitmq:4.x), 0600
 #                 localhost (the management UI)
+#                 extendedKeyUsage serverAuth AND clientAuth: the nodes' inter-node TLS (Erlang
+#                 distribution, deploy/rabbitmq/inter_node_tls.config) presents this one
+#                 certificate both ways, node to node and CLI tool to node, and each side
+#                 requires the other's (verify_peer, fail_if_no_peer_cert)
 #     mailpit     DNS:mailpit, localhost (the inbox)       key: root (Mailpit's user), 0640
+#   (every other certificate: extendedKeyUsage serverAuth only)
 #
 # Postgres refuses a key that others can read; the other servers read theirs as the user
 # they run as, so each key belongs to that user and nobody else.
@@ -49,6 +54,15 @@ key_owner() {
   esac
 }
 
+# What each certificate may be used for. The RabbitMQ nodes' certificate is a client's too: in
+# inter-node TLS every connection, node to node or CLI tool to node, shows it from both ends.
+eku() {
+  case "$1" in
+    rabbitmq) echo "serverAuth, clientAuth" ;;
+    *) echo "serverAuth" ;;
+  esac
+}
+
 key_mode() {
   case "$1" in
     mailpit) echo 0640 ;;
@@ -59,7 +73,8 @@ key_mode() {
 # What the certificates were made for, on one line: a change to the list re-issues them.
 spec() {
   for s in $SERVERS; do
-    printf '%s=%s,%s,%s;' "$s" "$(names "$s" | tr ' ' '+')" "$(key_owner "$s")" "$(key_mode "$s")"
+    printf '%s=%s,%s,%s,%s;' "$s" "$(names "$s" | tr ' ' '+')" "$(key_owner "$s")" "$(key_mode "$s")" \
+      "$(eku "$s" | tr -d ' ')"
   done
   printf 'days=%s' "$DAYS"
 }
@@ -128,8 +143,9 @@ openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$work/ca.ke
 openssl req -config "$work/ca.cnf" -new -x509 -sha256 -days "$CA_DAYS" \
   -key "$work/ca.key" -out "$work/ca.pem"
 
-# One certificate per server: TLS server use only, its names as subjectAltName (what the
-# clients check with verify-full: rustls reads no common name).
+# One certificate per server: TLS server use (and for RabbitMQ's, client use too: eku), its
+# names as subjectAltName (what the clients check with verify-full: rustls reads no common
+# name; Erlang's inter-node TLS checks the host part of the node name, rabbit@rabbitmq-N).
 for s in $SERVERS; do
   san=""
   for n in $(names "$s"); do
@@ -144,7 +160,7 @@ CN = $(names "$s" | cut -d' ' -f1)
 [ext]
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
+extendedKeyUsage = $(eku "$s")
 subjectAltName = $san
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid, issuer
@@ -159,6 +175,9 @@ EOF
     exit 1
   fi
   openssl verify -x509_strict -purpose sslserver -CAfile "$work/ca.pem" "$work/$s.pem" >/dev/null
+  case "$(eku "$s")" in
+    *clientAuth*) openssl verify -x509_strict -purpose sslclient -CAfile "$work/ca.pem" "$work/$s.pem" >/dev/null ;;
+  esac
 done
 
 for d in ca $SERVERS; do

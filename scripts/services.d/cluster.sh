@@ -87,10 +87,11 @@ cl_is_node() {
 # Node i's OS pid, from the file the node writes as it boots (RABBITMQ_PID_FILE, which
 # -detached honours: it names the beam.smp process itself). Empty unless that process is alive
 # and is node i: after a kill -9 or a reboot the file stays behind, and its pid may be reused.
+# The file is the rabbitmq user's: a plain pid or nothing (read_pid), of a process of that user.
 cl_pid() {
   local pid
-  pid="$(cat "$CL_DIR/node-$1/rabbitmq.pid" 2>/dev/null || true)"
-  if [[ "$pid" =~ ^[0-9]+$ ]] && pid_alive "$pid" && cl_is_node "$pid" "$1"; then echo "$pid"; fi
+  pid="$(read_pid "$CL_DIR/node-$1/rabbitmq.pid")"
+  if pid_runs_as "$pid" rabbitmq && cl_is_node "$pid" "$1"; then echo "$pid"; fi
 }
 
 cl_answers() { port_open "$(cl_amqp_port "$1")" && port_open "$(cl_mgmt_port "$1")"; }
@@ -177,13 +178,15 @@ cl_ensure_member() {
   cl_ctl "$i" -q start_app >/dev/null || die "$me joined $them but its application did not start (logs: $CL_LOG_DIR)"
 }
 
+# Written as the rabbitmq user, whose directory it is (svc_write).
 cl_write_conf() {
   local i="$1" dir="$CL_DIR/node-$1"
-  : >"$dir/rabbitmq-env.conf" # keeps /etc/rabbitmq/rabbitmq-env.conf out of the picture
+  # An empty env file keeps /etc/rabbitmq/rabbitmq-env.conf out of the picture.
+  svc_write rabbitmq 644 "$dir/rabbitmq-env.conf" </dev/null || true
   # The management plugin on every node, whatever RABBITMQ_MANAGEMENT says: the tests watch the
   # cluster through whichever node is up.
-  echo '[rabbitmq_management].' >"$dir/enabled_plugins"
-  cat >"$dir/rabbitmq.conf" <<EOF
+  svc_write rabbitmq 644 "$dir/enabled_plugins" <<<'[rabbitmq_management].' || true
+  svc_write rabbitmq 644 "$dir/rabbitmq.conf" <<EOF || true
 # Written by scripts/services (services.d/cluster.sh) on every up; edits here are overwritten.
 # The AMQP listener (127.0.0.1:$(cl_amqp_port "$i")) comes from RABBITMQ_NODE_IP_ADDRESS/PORT.
 loopback_users.guest = true
@@ -199,21 +202,16 @@ EOF
 
 cl_prepare() {
   local i
-  mkdir -p "$DATA" "$LOG_DIR" "$CL_DIR" "$CL_LOG_DIR"
+  mkdir -p "$DATA" "$LOG_DIR"
   chmod 755 "$DATA" "$LOG_DIR"
   check_reachable rabbitmq
-  if [[ ! -s "$CL_DIR/.erlang.cookie" ]]; then
-    local cookie
-    # shellcheck disable=SC2019 # plain ASCII on purpose (LC_ALL=C)
-    cookie="$(LC_ALL=C tr -dc 'A-Z' </dev/urandom 2>/dev/null | head -c 20 || true)"
-    [[ ${#cookie} == 20 ]] || die "could not generate an Erlang cookie"
-    (umask 077 && printf '%s' "$cookie" >"$CL_DIR/.erlang.cookie")
-  fi
-  chmod 400 "$CL_DIR/.erlang.cookie"
-  for ((i = 1; i <= CL_N; i++)); do
-    mkdir -p "$CL_DIR/node-$i/mnesia"
-    cl_write_conf "$i"
-  done
+  # The cluster's directories are the rabbitmq user's, and so is everything in them (made by
+  # that user: rmq_dirs, rmq_cookie, svc_write).
+  local subs=()
+  for ((i = 1; i <= CL_N; i++)); do subs+=("node-$i/mnesia"); done
+  rmq_dirs "$CL_DIR" "$CL_LOG_DIR" "${subs[@]}"
+  rmq_cookie "$CL_DIR"
+  for ((i = 1; i <= CL_N; i++)); do cl_write_conf "$i"; done
   own rabbitmq "$CL_DIR" "$CL_LOG_DIR"
 }
 
@@ -221,12 +219,10 @@ cl_prepare() {
 cl_launch() {
   local i="$1" dir="$CL_DIR/node-$1"
   log "starting rabbit-$i@localhost on 127.0.0.1:$(cl_amqp_port "$i")"
-  rm -f "$dir/rabbitmq.pid"
+  as_user rabbitmq rm -f "$dir/rabbitmq.pid"
   cl_env "$i"
-  # shellcheck disable=SC2016 # expanded by the inner shell, as the rabbitmq user
-  (cd "$dir" && as_user rabbitmq env "${CL_ENV[@]}" \
-    bash -c 'ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; exec "$@"' rabbitmq-server "$RMQ_BIN/rabbitmq-server" -detached) \
-    >>"$CL_LOG_DIR/startup-$i.log" 2>&1 9>&- || die "rabbit-$i@localhost failed to launch (log: $CL_LOG_DIR/startup-$i.log)"
+  (cd "$dir" && rmq_launch "$CL_LOG_DIR/startup-$i.log" "${CL_ENV[@]}") ||
+    die "rabbit-$i@localhost failed to launch (log: $CL_LOG_DIR/startup-$i.log)"
 }
 
 # Start node i unless it runs, without waiting for it.
@@ -245,7 +241,7 @@ cl_start_if_down() {
 cl_wait_answers() {
   local i="$1"
   if ! wait_for "rabbit-$i@localhost on 127.0.0.1:$(cl_amqp_port "$i")" "$SERVICES_TIMEOUT" cl_answers "$i"; then
-    tail -n 30 "$CL_LOG_DIR/rabbit-$i@localhost.log" >&2 2>/dev/null || true
+    as_user rabbitmq tail -n 30 "$CL_LOG_DIR/rabbit-$i@localhost.log" >&2 2>/dev/null || true
     die "rabbit-$i@localhost did not start (logs: $CL_LOG_DIR)"
   fi
 }
@@ -275,7 +271,7 @@ cl_kill() {
   if [[ -z "$pid" ]]; then
     # No pid file that names it (someone removed it?): ask the node itself.
     pid="$(cl_ctl "$i" -q eval 'os:getpid().' 2>/dev/null | tr -dc '0-9')" || pid=""
-    pid_alive "$pid" || pid=""
+    pid_runs_as "$pid" rabbitmq || pid=""
   fi
   [[ -n "$pid" ]] || die "rabbit-$i@localhost is not running"
   kill -KILL "$pid" || die "could not kill rabbit-$i@localhost (pid $pid)"
@@ -283,7 +279,7 @@ cl_kill() {
     die "rabbit-$i@localhost (pid $pid) survived kill -9"
   wait_for "127.0.0.1:$(cl_amqp_port "$i") to close" "$SERVICES_TIMEOUT" cl_amqp_closed "$i" ||
     die "127.0.0.1:$(cl_amqp_port "$i") still accepts connections after rabbit-$i@localhost died"
-  rm -f "$CL_DIR/node-$i/rabbitmq.pid"
+  as_user rabbitmq rm -f "$CL_DIR/node-$i/rabbitmq.pid" || true
   log "killed rabbit-$i@localhost (kill -9, pid $pid); 127.0.0.1:$(cl_amqp_port "$i") is closed"
   echo "$pid"
 }
@@ -336,7 +332,8 @@ cluster_down() {
       kill -KILL "$pid" 2>/dev/null || true
     fi
   done
-  rm -f "$CL_DIR"/node-*/rabbitmq.pid
+  # shellcheck disable=SC2016 # expanded by the inner shell, as the rabbitmq user
+  as_user rabbitmq bash -c 'rm -f "$1"/node-*/rabbitmq.pid' _ "$CL_DIR" || true
   # The rule of rmq_down: epmd outlives the nodes; stop it once none is registered.
   local epmd
   epmd="$(command -v epmd || printf '%s\n' /usr/lib/erlang/erts-*/bin/epmd | head -n1)"

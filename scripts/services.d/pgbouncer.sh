@@ -21,6 +21,8 @@ PGBOUNCER_PORT="${PGBOUNCER_PORT:-6432}"
 # build Debian 13's 1.24.1 from its source tarball (deb.debian.org is reachable where the
 # registries are; the SHA-256 is the one trixie's Sources index gives) and keep the binary in
 # $TOOLS_DIR, so only the first `up` on a machine pays for the build (about 20 s on 2 cores).
+# The build (configure, make) runs as the postgres user, never as root, and root only copies the
+# one binary it produced into place; root never runs it either (its version is asked as postgres).
 PGBOUNCER_MIN_VERSION=1.21
 PGBOUNCER_BUILD_VERSION=1.24.1
 PGBOUNCER_TARBALL_URL="http://deb.debian.org/debian/pool/main/p/pgbouncer/pgbouncer_${PGBOUNCER_BUILD_VERSION}.orig.tar.gz"
@@ -40,7 +42,8 @@ PGB_LOG="$LOG_DIR/pgbouncer.log"
 
 pgb_version_of() { # BIN: print its version (e.g. 1.24.1), fail if it does not run
   local out
-  out="$("$1" --version 2>/dev/null)" || return 1
+  # As postgres, the user it runs as: root runs nothing that a build produced.
+  out="$(as_user postgres "$1" --version 2>/dev/null)" || return 1
   out="$(sed -n '1s/^PgBouncer \([0-9][0-9.]*\).*/\1/p' <<<"$out")"
   [[ -n "$out" ]] && echo "$out"
 }
@@ -73,9 +76,7 @@ pgb_missing_packages() {
 }
 
 pgb_build() {
-  local build="$TOOLS_DIR/build" log="$LOG_DIR/pgbouncer-build.log" t0=$SECONDS
-  local tarball="$TOOLS_DIR/build/pgbouncer-$PGBOUNCER_BUILD_VERSION.tar.gz"
-  local src="$build/pgbouncer-$PGBOUNCER_BUILD_VERSION"
+  local log="$LOG_DIR/pgbouncer-build.log" t0=$SECONDS build work tarball staged
   # libevent is PgBouncer's only hard dependency (its evdns does the DNS, so no c-ares; the
   # [databases] hosts are numeric anyway), OpenSSL for SCRAM; configure finds both with pkg-config.
   local -a deps=(gcc libc6-dev make pkg-config libevent-dev libssl-dev)
@@ -85,24 +86,50 @@ pgb_build() {
   if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
 
   log "building PgBouncer $PGBOUNCER_BUILD_VERSION into $PGBOUNCER_PREFIX (one-off; log: $log)"
-  rm -rf "$build" "$PGBOUNCER_PREFIX"
-  mkdir -p "$build" "$LOG_DIR"
+  mkdir -p "$TOOLS_DIR" "$LOG_DIR"
+  check_reachable postgres
+  rm -rf "$TOOLS_DIR/build" # where builds as root used to happen
+  # Ours (mode 0700 until the tarball has been checked), in a directory of ours.
+  build="$(mktemp -d "$TOOLS_DIR/.pgbouncer-build.XXXXXX")" || die "cannot make a build directory in $TOOLS_DIR"
+  tarball="$build/pgbouncer-$PGBOUNCER_BUILD_VERSION.tar.gz"
+  work="$build/work"
   curl -fsSL --retry 3 -o "$tarball" "$PGBOUNCER_TARBALL_URL" ||
-    die "could not download $PGBOUNCER_TARBALL_URL"
+    { rm -rf "$build"; die "could not download $PGBOUNCER_TARBALL_URL"; }
   local sum
   sum="$(sha256sum "$tarball" | cut -d' ' -f1)"
   if [[ "$sum" != "$PGBOUNCER_TARBALL_SHA256" ]]; then
-    rm -f "$tarball"
+    rm -rf "$build"
     die "$PGBOUNCER_TARBALL_URL has SHA-256 $sum, not $PGBOUNCER_TARBALL_SHA256: refusing to build it"
   fi
-  tar -xzf "$tarball" -C "$build" || die "could not unpack $tarball"
-  # A tarball of `make dist`: configure and the man pages are in it (no autotools, no pandoc).
-  # 9>&-: nothing the build starts may hold on to the services lock.
-  if ! (cd "$src" && ./configure --prefix="$PGBOUNCER_PREFIX" --without-cares &&
-    make -j2 && make install) >"$log" 2>&1 9>&-; then
+  # The build user may read the checked tarball and write in work/ only.
+  chmod 755 "$build"
+  chmod 644 "$tarball"
+  mkdir "$work"
+  own postgres "$work"
+  # Unpacked, configured, compiled and installed into a staging directory (DESTDIR) by the
+  # postgres user, which is what PgBouncer runs as: whatever the sources or the build could be
+  # made to do, they do with no more rights than the binary has anyway. A tarball of `make dist`:
+  # configure and the man pages are in it (no autotools, no pandoc). The log is opened by us, in
+  # a directory of ours; 9>&-: nothing the build starts may hold on to the services lock.
+  # shellcheck disable=SC2016 # expanded by the inner shell, as postgres
+  if ! as_user postgres bash -c 'set -e; cd "$1"; tar -xzf "$2"; cd "pgbouncer-$3"
+      ./configure --prefix="$4" --without-cares; make -j2; make install DESTDIR="$1/stage"' \
+    pgbouncer-build "$work" "$tarball" "$PGBOUNCER_BUILD_VERSION" "$PGBOUNCER_PREFIX" >"$log" 2>&1 9>&-; then
     tail -n 30 "$log" >&2
-    die "the PgBouncer build failed (log: $log; sources kept in $src)"
+    die "the PgBouncer build failed (log: $log; sources kept in $work)"
   fi
+  # Ours again before we read anything in it (chown -R follows no symlink): from here on the build
+  # user can change nothing there. Then the binary alone, which must be a plain file reached
+  # through no symlink and linked nowhere else, is copied into place, owned by root.
+  if is_root; then chown -R root:root "$work"; fi
+  staged="$work/stage$PGBOUNCER_PREFIX/bin/pgbouncer"
+  if [[ ! -f "$staged" || -L "$staged" || "$(realpath -e -- "$staged" 2>/dev/null)" != "$staged" ||
+    "$(stat -c %h -- "$staged")" != 1 ]]; then
+    die "the PgBouncer build left no plain binary at $staged (kept for a look)"
+  fi
+  rm -rf "$PGBOUNCER_PREFIX"
+  install -d -m 755 "$PGBOUNCER_PREFIX/bin"
+  install -m 755 "$staged" "$PGBOUNCER_PREFIX/bin/pgbouncer"
   rm -rf "$build"
   PGB_BIN="$PGBOUNCER_PREFIX/bin/pgbouncer"
   PGB_VERSION="$(pgb_version_of "$PGB_BIN")" || die "the PgBouncer just built does not run: $PGB_BIN --version"
@@ -115,8 +142,8 @@ ensure_pgbouncer_installed() {
 
 # --- config -------------------------------------------------------------------------
 
-pgb_write_conf() { # FILE
-  cat >"$1" <<EOF
+pgb_conf() { # the configuration, on stdout
+  cat <<EOF
 ;; Written by scripts/services on every start; edits here are overwritten.
 [databases]
 ;; Any database name goes to the database of that name on the plain Postgres (tests make one
@@ -169,25 +196,20 @@ EOF
 
 pgb_quote() { local s="${1//\"/\"\"}"; printf '"%s"' "$s"; }
 
-pgb_write_auth() { # FILE: the three roles with their plain passwords, mode 0600
-  (
-    umask 077
-    {
-      echo "$(pgb_quote "$PG_USER") $(pgb_quote "$PG_PASSWORD")"
-      echo "$(pgb_quote "$PG_OWNER_USER") $(pgb_quote "$PG_OWNER_PASSWORD")"
-      echo "$(pgb_quote "$PG_APP_USER") $(pgb_quote "$PG_APP_PASSWORD")"
-    } >"$1"
-  )
-  chmod 600 "$1"
+pgb_auth() { # the auth file, on stdout: the three roles with their plain passwords
+  echo "$(pgb_quote "$PG_USER") $(pgb_quote "$PG_PASSWORD")"
+  echo "$(pgb_quote "$PG_OWNER_USER") $(pgb_quote "$PG_OWNER_PASSWORD")"
+  echo "$(pgb_quote "$PG_APP_USER") $(pgb_quote "$PG_APP_PASSWORD")"
 }
 
 # --- the daemon -----------------------------------------------------------------------
 
 pgb_pid() {
   local pid
-  pid="$(cat "$PGB_PID" 2>/dev/null || true)"
-  # Only a pgbouncer process counts: a pid file left by a crash may name a reused pid.
-  if pid_alive "$pid" && [[ "$(ps -o comm= -p "$pid" 2>/dev/null)" == pgbouncer ]]; then
+  # The pid file is the postgres user's: a plain pid or nothing (read_pid), and only a pgbouncer
+  # process of the postgres user counts (a pid file left by a crash may name a reused pid).
+  pid="$(read_pid "$PGB_PID")"
+  if pid_runs_as "$pid" postgres && [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == pgbouncer ]]; then
     echo "$pid"
   fi
 }
@@ -209,18 +231,21 @@ pgb_admin_version() { # e.g. "PgBouncer 1.24.1", from the admin console (simple 
 }
 
 pgbouncer_up() {
-  local new_conf="$PGB_CONF.new" new_auth="$PGB_AUTH.new"
   mkdir -p "$DATA" "$RUN_DIR" "$LOG_DIR" "$PGB_DIR" "$PGB_RUN_DIR"
   chmod 700 "$PGB_DIR"
   chmod 755 "$PGB_RUN_DIR"
-  pgb_write_conf "$new_conf"
-  pgb_write_auth "$new_auth"
+  check_reachable postgres
+  # Both directories are the postgres user's (in directories of ours), and so are the files in
+  # them: the config and the auth file (0600) are written by that user (svc_write), never by root.
+  if is_root; then chown postgres:postgres "$PGB_DIR" "$PGB_RUN_DIR"; fi
+  local changed=1
+  svc_write postgres 600 "$PGB_CONF" < <(pgb_conf) && changed=0
+  svc_write postgres 600 "$PGB_AUTH" < <(pgb_auth) && changed=0
 
   local pid
   pid="$(pgb_pid)"
   if [[ -n "$pid" ]]; then
-    if cmp -s "$new_conf" "$PGB_CONF" && cmp -s "$new_auth" "$PGB_AUTH"; then
-      rm -f "$new_conf" "$new_auth"
+    if ((changed)); then
       # Already running with this config: quick and quiet (it may still be opening its port).
       wait_for "PgBouncer on 127.0.0.1:$PGBOUNCER_PORT" 10 pgb_ready && return 0
       log "PgBouncer (pid $pid) runs but does not answer on 127.0.0.1:$PGBOUNCER_PORT; restarting it"
@@ -231,14 +256,10 @@ pgbouncer_up() {
     pgbouncer_down
   fi
   if port_open "$PGBOUNCER_PORT"; then
-    rm -f "$new_conf" "$new_auth"
     die "127.0.0.1:$PGBOUNCER_PORT is taken by something other than our PgBouncer (set PGBOUNCER_PORT)"
   fi
 
   ensure_pgbouncer_installed
-  check_reachable postgres
-  mv -f "$new_conf" "$PGB_CONF"
-  mv -f "$new_auth" "$PGB_AUTH"
   touch "$PGB_LOG"
   own postgres "$PGB_DIR" "$PGB_RUN_DIR" "$PGB_LOG"
 
@@ -268,15 +289,16 @@ pgbouncer_down() {
     # SIGINT: safe shutdown, once every server connection is back in the pool (in transaction
     # mode, at the end of the transactions in flight). Then SIGQUIT (immediate), then KILL.
     kill -INT "$pid" 2>/dev/null || true
-    if ! wait_for "PgBouncer to stop" 15 bash -c "! kill -0 $pid 2>/dev/null"; then
+    if ! wait_for "PgBouncer to stop" 15 pid_gone "$pid"; then
       kill -QUIT "$pid" 2>/dev/null || true
-      if ! wait_for "PgBouncer to stop" 5 bash -c "! kill -0 $pid 2>/dev/null"; then
+      if ! wait_for "PgBouncer to stop" 5 pid_gone "$pid"; then
         kill -KILL "$pid" 2>/dev/null || true
       fi
     fi
   fi
-  # PgBouncer removes its pid file on a clean exit; after a KILL or a crash it is ours to remove.
-  if ! pgb_running; then rm -f "$PGB_PID"; fi
+  # PgBouncer removes its pid file on a clean exit; after a KILL or a crash it is ours to remove
+  # (as postgres: the directory is that user's).
+  if ! pgb_running && [[ -d "$PGB_RUN_DIR" ]]; then as_user postgres rm -f "$PGB_PID" || true; fi
 }
 
 pgbouncer_status() {

@@ -10,9 +10,12 @@
 #               Erlang distribution on 127.0.0.1:${TLS_RABBITMQ_DIST_PORT:-25671} (the plain node
 #               uses 25672, the cluster 25681-25683); data in .data/tls/rabbitmq
 #   CA          .data/tls/ca.crt (what clients trust: DATABASE_CA_CERT, AMQP_CA_CERT) and ca.key;
+#               name-constrained to loopback (DNS:localhost, IP:127.0.0.0/8), so that its key
+#               can vouch for nothing else, should it leak: a CA made before that is replaced.
 #               .data/tls/server.crt and server.key for localhost and 127.0.0.1, made again when
-#               missing or within 30 days of expiry, and copied to each server with the owner
-#               and mode it demands.
+#               missing, within 30 days of expiry or no longer signed by the CA, and copied to
+#               each server with the owner and mode it demands (by that server's account:
+#               svc_write), which then reloads them.
 # Variables: TLS_PGPORT (5433) AMQPS_PORT (5671) TLS_RABBITMQ_MANAGEMENT_PORT (15671)
 #            TLS_RABBITMQ_DIST_PORT (25671); RABBITMQ_MANAGEMENT=0 skips management here too.
 # Everything is named tls_* / TLS_*: the sibling files are sourced into the same shell.
@@ -41,24 +44,24 @@ TLS_RMQ_NODENAME=rabbit-tls@localhost
 
 # --- certificates -------------------------------------------------------------------
 
-# tls_write_file DEST USER MODE < CONTENT: replace DEST when its content differs; owner and
-# mode are set every time. Returns 0 when the content changed (so callers can reload), 1 if not.
-tls_write_file() {
-  local dest="$1" user="$2" mode="$3" rc=1
-  cat >"$dest.new" || die "cannot write $dest"
-  if [[ -f "$dest" ]] && cmp -s "$dest.new" "$dest"; then
-    rm -f "$dest.new"
-  else
-    mv -f "$dest.new" "$dest" || die "cannot write $dest"
-    rc=0
-  fi
-  if ! { chmod "$mode" "$dest" && own "$user" "$dest"; }; then die "cannot set the owner and mode of $dest"; fi
-  return "$rc"
-}
+# tls_write_file DEST USER MODE < CONTENT: replace DEST, in a directory USER owns, when its
+# content differs; owner and mode are set every time. Written by USER itself, through a temporary
+# file and a rename (svc_write in scripts/services): root never writes where USER could have put
+# a symlink. Returns 0 when the content changed (so callers can reload), 1 if not.
+tls_write_file() { svc_write "$2" "$3" "$1"; }
+
+# The CA may only vouch for loopback names: what a leaked ca.key could sign is then no use
+# against anything but this machine's own servers (rustls/webpki, libpq's OpenSSL and curl all
+# enforce nameConstraints). A CA without them (made before) is replaced, which replaces the
+# server certificate, which the servers then reload.
+TLS_CA_NAME_CONSTRAINTS='permitted;DNS:localhost, permitted;IP:127.0.0.0/255.0.0.0'
 
 tls_ca_ok() {
-  [[ -s "$TLS_DIR/ca.key" && -s "$TLS_CA_CERT" ]] &&
-    openssl x509 -noout -checkend "$TLS_RENEW_SECONDS" -in "$TLS_CA_CERT" >/dev/null 2>&1
+  [[ -s "$TLS_DIR/ca.key" && -s "$TLS_CA_CERT" ]] || return 1
+  local ext
+  ext="$(openssl x509 -noout -checkend "$TLS_RENEW_SECONDS" -ext nameConstraints -in "$TLS_CA_CERT" 2>/dev/null)" ||
+    return 1
+  [[ "$ext" == *"Name Constraints: critical"* && "$ext" == *"DNS:localhost"* && "$ext" == *"IP:127.0.0.0/255.0.0.0"* ]]
 }
 
 tls_server_cert_ok() {
@@ -77,7 +80,7 @@ tls_make_ca() {
   log "making a local CA in $TLS_DIR (ca.crt, ca.key)"
   local tmp
   tmp="$(mktemp -d "$TLS_DIR/.ca.XXXXXX")" || die "cannot make a temporary directory in $TLS_DIR"
-  cat >"$tmp/ca.cnf" <<'EOF'
+  cat >"$tmp/ca.cnf" <<EOF
 [req]
 distinguished_name = dn
 x509_extensions = ca
@@ -85,9 +88,10 @@ prompt = no
 [dn]
 CN = patient-registration local development CA
 [ca]
-basicConstraints = critical, CA:TRUE
+basicConstraints = critical, CA:TRUE, pathlen:0
 keyUsage = critical, keyCertSign, cRLSign
 subjectKeyIdentifier = hash
+nameConstraints = critical, $TLS_CA_NAME_CONSTRAINTS
 EOF
   if ! (umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$tmp/ca.key" 2>"$tmp/err" &&
     openssl req -new -x509 -config "$tmp/ca.cnf" -key "$tmp/ca.key" -sha256 -days "$TLS_CA_DAYS" \
@@ -150,7 +154,13 @@ tls_certs() {
 
 # --- PostgreSQL with TLS only ---------------------------------------------------------------
 
-tls_pg_pid() { head -n 1 "$TLS_PGDATA_DIR/postmaster.pid" 2>/dev/null || true; }
+# The postmaster's pid (first line of postmaster.pid, a file of the postgres user's): only a live
+# process of the postgres user counts.
+tls_pg_pid() {
+  local pid
+  pid="$(read_pid "$TLS_PGDATA_DIR/postmaster.pid")"
+  if pid_runs_as "$pid" postgres; then echo "$pid"; fi
+}
 
 # What a client such as sqlx with DATABASE_CA_CERT does: verify-full against our CA.
 tls_pg_answers() {
@@ -240,9 +250,9 @@ tls_pg_up() {
       >"$LOG_DIR/initdb-tls.log" 2>&1 || { rm -f "$pwfile"; cat "$LOG_DIR/initdb-tls.log" >&2; die "initdb (TLS) failed"; }
     rm -f "$pwfile"
     # services.conf (the plain settings: port, socket, durability, max_connections) and then
-    # tls.conf, both rewritten on every start.
-    printf "\n# Local settings for scripts/services\ninclude 'services.conf'\ninclude 'tls.conf'\n" \
-      >>"$TLS_PGDATA_DIR/postgresql.conf"
+    # tls.conf, both rewritten on every start. Appended by postgres, whose file it is.
+    printf "\n# Local settings for scripts/services\ninclude 'services.conf'\ninclude 'tls.conf'\n" |
+      as_user postgres tee -a "$TLS_PGDATA_DIR/postgresql.conf" >/dev/null
   fi
   pg_write_conf
   tls_pg_files || true
@@ -294,7 +304,13 @@ tls_rmq_env() {
   )
 }
 
-tls_rmq_pid() { cat "$TLS_RMQ_DIR/rabbitmq.pid" 2>/dev/null || true; }
+# The node's pid (RABBITMQ_PID_FILE, a file of the rabbitmq user's): only a live process of the
+# rabbitmq user counts.
+tls_rmq_pid() {
+  local pid
+  pid="$(read_pid "$TLS_RMQ_DIR/rabbitmq.pid")"
+  if pid_runs_as "$pid" rabbitmq; then echo "$pid"; fi
+}
 
 tls_rmq_management() {
   [[ "$RABBITMQ_MANAGEMENT" == 1 && -f "$TLS_RMQ_DIR/enabled_plugins" ]] &&
@@ -381,8 +397,11 @@ tls_rmqctl() {
 tls_rmq_up() {
   command -v curl >/dev/null || apt_install curl
   ensure_rabbitmq_installed
-  mkdir -p "$LOG_DIR" "$TLS_RMQ_DIR/mnesia" "$TLS_RMQ_CERT_DIR" "$TLS_RMQ_LOG_DIR"
+  mkdir -p "$LOG_DIR"
   chmod 755 "$LOG_DIR"
+  check_reachable rabbitmq
+  # The node's directories are the rabbitmq user's, and its files are written by that user.
+  rmq_dirs "$TLS_RMQ_DIR" "$TLS_RMQ_LOG_DIR" mnesia "${TLS_RMQ_CERT_DIR#"$TLS_RMQ_DIR"/}"
 
   local pid
   pid="$(tls_rmq_pid)"
@@ -401,30 +420,20 @@ tls_rmq_up() {
     die "something else listens on 127.0.0.1:$AMQPS_PORT (not the TLS RabbitMQ node): stop it or set AMQPS_PORT"
   fi
 
-  check_reachable rabbitmq
   # Its own cookie, shared by the node and tls_rmqctl (via HOME).
-  if [[ ! -s "$TLS_RMQ_DIR/.erlang.cookie" ]]; then
-    local cookie
-    # shellcheck disable=SC2019 # plain ASCII on purpose (LC_ALL=C)
-    cookie="$(LC_ALL=C tr -dc 'A-Z' </dev/urandom 2>/dev/null | head -c 20 || true)"
-    [[ ${#cookie} == 20 ]] || die "could not generate an Erlang cookie"
-    (umask 077 && printf '%s' "$cookie" >"$TLS_RMQ_DIR/.erlang.cookie")
-  fi
-  chmod 400 "$TLS_RMQ_DIR/.erlang.cookie"
+  rmq_cookie "$TLS_RMQ_DIR"
   tls_rmq_files || true
   own rabbitmq "$TLS_RMQ_DIR" "$TLS_RMQ_LOG_DIR"
 
   log "starting RabbitMQ $TLS_RMQ_NODENAME (amqps 127.0.0.1:$AMQPS_PORT only)"
-  rm -f "$TLS_RMQ_DIR/rabbitmq.pid"
+  as_user rabbitmq rm -f "$TLS_RMQ_DIR/rabbitmq.pid"
   tls_rmq_env
   # As rmq_up: the real script as the rabbitmq user (the /usr/sbin wrapper would force the
   # system HOME and cookie), -detached, open-files limit raised, the lock (fd 9) not inherited.
-  # shellcheck disable=SC2016 # expanded by the inner shell, as the rabbitmq user
-  (cd "$TLS_RMQ_DIR" && as_user rabbitmq env "${TLS_RMQ_ENV[@]}" \
-    bash -c 'ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; exec "$@"' rabbitmq-server "$RMQ_BIN/rabbitmq-server" -detached) \
-    >>"$TLS_RMQ_LOG_DIR/startup.log" 2>&1 9>&- || die "rabbitmq-server (TLS) failed to launch (log: $TLS_RMQ_LOG_DIR/startup.log)"
+  (cd "$TLS_RMQ_DIR" && rmq_launch "$TLS_RMQ_LOG_DIR/startup.log" "${TLS_RMQ_ENV[@]}") ||
+    die "rabbitmq-server (TLS) failed to launch (log: $TLS_RMQ_LOG_DIR/startup.log)"
   if ! wait_for "RabbitMQ (TLS) on 127.0.0.1:$AMQPS_PORT" "$SERVICES_TIMEOUT" tls_rmq_ready; then
-    tail -n 30 "$TLS_RMQ_LOG_DIR/$TLS_RMQ_NODENAME.log" >&2 2>/dev/null || true
+    as_user rabbitmq tail -n 30 "$TLS_RMQ_LOG_DIR/$TLS_RMQ_NODENAME.log" >&2 2>/dev/null || true
     die "RabbitMQ (TLS) did not start (logs: $TLS_RMQ_LOG_DIR)"
   fi
   tls_amqp_plaintext_refused || die "RabbitMQ (TLS) answers plain AMQP on 127.0.0.1:$AMQPS_PORT"
@@ -438,11 +447,11 @@ tls_rmq_down() {
   if pid_alive "$pid"; then
     log "stopping RabbitMQ $TLS_RMQ_NODENAME (pid $pid)"
     tls_rmqctl -q shutdown >/dev/null 2>&1 9>&- || kill -TERM "$pid" 2>/dev/null || true
-    if ! wait_for "RabbitMQ (TLS) to stop" "$SERVICES_TIMEOUT" bash -c "! kill -0 $pid 2>/dev/null"; then
+    if ! wait_for "RabbitMQ (TLS) to stop" "$SERVICES_TIMEOUT" pid_gone "$pid"; then
       kill -KILL "$pid" 2>/dev/null || true
     fi
   fi
-  rm -f "$TLS_RMQ_DIR/rabbitmq.pid"
+  if [[ -d "$TLS_RMQ_DIR" ]]; then as_user rabbitmq rm -f "$TLS_RMQ_DIR/rabbitmq.pid" || true; fi
 }
 
 # --- the hooks scripts/services calls ---------------------------------------------------------

@@ -15,11 +15,10 @@ use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
 use crate::config::{AppEnv, ConfigError, Vars};
 
-/// Whether `host` is this machine: `localhost`, 127.0.0.0/8, `::1`, or a
-/// Unix socket path.
+/// Whether `host` is this machine: `localhost`, 127.0.0.0/8 or `::1`.
 pub fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.eq_ignore_ascii_case("localhost") || host.starts_with('/') {
+    if host.eq_ignore_ascii_case("localhost") {
         return true;
     }
     host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
@@ -46,22 +45,22 @@ impl PlaintextPolicy {
     }
 
     /// Refuses a connection named by `name` to `host` that would not be
-    /// encrypted; `how` says what would make it so.
+    /// encrypted with a verified certificate; `how` says what would make it so.
     pub fn check(
         self,
         name: &'static str,
         host: &str,
-        encrypted: bool,
+        verified_tls: bool,
         how: &str,
     ) -> Result<(), ConfigError> {
-        if !self.refuse || encrypted || is_loopback(host) {
+        if !self.refuse || verified_tls || is_loopback(host) {
             return Ok(());
         }
         Err(ConfigError::new(
             name,
             format!(
-                "would connect to {host} without TLS; {how}, or set ALLOW_PLAINTEXT_TRANSPORT=true \
-                 if the network is private"
+                "would connect to {host} without verified TLS; {how}, or set \
+                 ALLOW_PLAINTEXT_TRANSPORT=true if the network is private"
             ),
         ))
     }
@@ -123,38 +122,37 @@ impl PgTarget {
             .map_err(|_| ConfigError::new(name, "is not a valid postgres:// URL"))?;
         if let Some(ca) = ca {
             options = options.ssl_root_cert_from_pem(ca.pem.clone().into_bytes());
-            if !url.contains("sslmode=") {
+            if !names_ssl_mode(url) {
                 options = options.ssl_mode(PgSslMode::VerifyFull);
             }
         }
-        let encrypted = matches!(
-            options.get_ssl_mode(),
-            PgSslMode::Require | PgSslMode::VerifyCa | PgSslMode::VerifyFull
-        );
-        let host = match options.get_socket() {
-            Some(socket) => socket.display().to_string(),
-            None => options.get_host().to_owned(),
-        };
-        policy.check(
-            name,
-            &host,
-            encrypted,
-            "add sslmode=verify-full (with DATABASE_CA_CERT) to the URL",
-        )?;
+        // `require` checks no certificate and `verify-ca` no host name (any
+        // certificate from a public CA would do): only `verify-full` stops a
+        // man in the middle.
+        let verified = matches!(options.get_ssl_mode(), PgSslMode::VerifyFull);
+        if options.get_socket().is_none() {
+            policy.check(
+                name,
+                options.get_host(),
+                verified,
+                "add sslmode=verify-full (with DATABASE_CA_CERT) to the URL",
+            )?;
+        }
         Ok(Self { options })
     }
 
     pub fn options(&self) -> &PgConnectOptions {
         &self.options
     }
+}
 
-    /// Whether connections use TLS for certain (not `prefer`).
-    pub fn requires_tls(&self) -> bool {
-        matches!(
-            self.options.get_ssl_mode(),
-            PgSslMode::Require | PgSslMode::VerifyCa | PgSslMode::VerifyFull
-        )
-    }
+/// Whether the URL's query sets the TLS mode (sqlx reads `sslmode` and
+/// `ssl-mode`).
+fn names_ssl_mode(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|url| {
+        url.query_pairs()
+            .any(|(key, _)| key == "sslmode" || key == "ssl-mode")
+    })
 }
 
 impl fmt::Debug for PgTarget {
@@ -172,8 +170,9 @@ impl fmt::Debug for PgTarget {
 /// that `amqps://` addresses are verified with.
 #[derive(Clone)]
 pub struct AmqpTarget {
-    pub nodes: Vec<AMQPUri>,
-    pub ca: Option<CaCert>,
+    /// Their `Debug` shows the password: never logged.
+    pub(crate) nodes: Vec<AMQPUri>,
+    pub(crate) ca: Option<CaCert>,
 }
 
 impl AmqpTarget {
@@ -197,6 +196,17 @@ impl AmqpTarget {
             let uri: AMQPUri = raw.parse().map_err(|_| {
                 ConfigError::new(name, format!("address {which} is not a valid AMQP URL"))
             })?;
+            // The AMQP URL parser takes an IP v6 literal for no host at all
+            // (then `localhost`): refused rather than connected elsewhere.
+            let host = url::Url::parse(raw)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned));
+            if host.as_deref() != Some(uri.authority.host.as_str()) {
+                return Err(ConfigError::new(
+                    name,
+                    format!("address {which}: use a host name or an IPv4 address"),
+                ));
+            }
             policy.check(
                 name,
                 &uri.authority.host,
@@ -245,7 +255,7 @@ mod tests {
             ("127.9.8.7", true),
             ("::1", true),
             ("[::1]", true),
-            ("/var/run/postgresql", true),
+            ("/var/run/postgresql", false),
             ("10.0.0.5", false),
             ("db.internal", false),
             ("localhost.example.com", false),
@@ -262,11 +272,21 @@ mod tests {
             ("postgres://u:p@db.internal/x", false),
             ("postgres://u:p@db.internal/x?sslmode=prefer", false),
             ("postgres://u:p@db.internal/x?sslmode=disable", false),
-            ("postgres://u:p@db.internal/x?sslmode=require", true),
-            ("postgres://u:p@db.internal/x?sslmode=verify-ca", true),
+            ("postgres://u:p@db.internal/x?sslmode=require", false),
+            ("postgres://u:p@db.internal/x?sslmode=verify-ca", false),
             ("postgres://u:p@db.internal/x?sslmode=verify-full", true),
+            ("postgres://u:p@db.internal/x?ssl-mode=verify-full", true),
             ("postgres://u:p@127.0.0.1/x", true),
             ("postgres://u:p@localhost/x?sslmode=disable", true),
+            ("postgres://u:p@localhost/x?host=db.internal", false),
+            (
+                "postgres://u:p@db.internal/x?application_name=sslmode=verify-full",
+                false,
+            ),
+            (
+                "postgres://u:p@db.internal/x?host=/var/run/postgresql",
+                true,
+            ),
         ];
         for (url, ok) in cases {
             let got = PgTarget::from_url("DATABASE_URL", url, None, REFUSE);
@@ -296,7 +316,7 @@ mod tests {
             "DATABASE_URL",
             "postgres://u:p@db.internal/x?sslmode=verify-ca",
             Some(&ca),
-            REFUSE,
+            PlaintextPolicy::allow_all(),
         );
         assert!(kept.is_ok_and(|t| matches!(t.options().get_ssl_mode(), PgSslMode::VerifyCa)));
     }
@@ -333,6 +353,8 @@ mod tests {
         let bad =
             AmqpTarget::from_list("AMQP_URL", "amqp://127.0.0.1:1/%2f,http://y", None, REFUSE);
         assert!(bad.is_err_and(|e| e.reason.contains("address 2")));
+        let v6 = AmqpTarget::from_list("AMQP_URL", "amqps://u:p@[fd00::5]:5671/%2f", None, REFUSE);
+        assert!(v6.is_err_and(|e| e.reason.contains("address 1")));
     }
 
     #[test]

@@ -22,7 +22,13 @@ pub async fn serial() -> MutexGuard<'static, ()> {
 /// Runs `scripts/services <command>` (words split on spaces) and panics
 /// with its output if it fails.
 pub async fn services(command: &str) {
+    services_with(&[], command).await;
+}
+
+/// [`services`] with extra environment (e.g. `RABBITMQ_NODES=3`).
+pub async fn services_with(env: &[(&str, &str)], command: &str) {
     let out = tokio::process::Command::new(services_script())
+        .envs(env.iter().copied())
         .args(command.split_whitespace())
         .output()
         .await

@@ -158,7 +158,7 @@ async fn production_refuses_plaintext_to_another_host_at_start_with_one_line() {
         let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
         assert_eq!(lines.len(), 1, "{stderr}");
         assert!(
-            lines[0].contains(named) && lines[0].contains("without TLS"),
+            lines[0].contains(named) && lines[0].contains("without verified TLS"),
             "{stderr}"
         );
         assert!(!lines[0].contains("secret"), "{stderr}");

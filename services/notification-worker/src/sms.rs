@@ -71,8 +71,9 @@ impl SmsConfig {
 fn twilio_base_url(vars: &Vars<'_>, plaintext: PlaintextPolicy) -> Result<String, ConfigError> {
     const NAME: &str = "TWILIO_API_BASE_URL";
     let raw = vars.string_or(NAME, DEFAULT_TWILIO_API);
+    // The URL may carry credentials: the message never quotes it.
     let url = reqwest::Url::parse(&raw)
-        .map_err(|e| ConfigError::new(NAME, format!("{raw:?} is not a URL: {e}")))?;
+        .map_err(|e| ConfigError::new(NAME, format!("is not a URL: {e}")))?;
     let host = url.host_str().unwrap_or_default();
     match url.scheme() {
         "https" => {}

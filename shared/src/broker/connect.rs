@@ -62,6 +62,10 @@ impl managed::Manager for NodeManager {
         let first = self.next.load(Ordering::Relaxed) % count;
         let mut last_error = None;
         for node in (first..first + count).map(|n| n % count) {
+            // Moved on before the attempt: a caller that gives up while a
+            // node does not answer (a readiness probe) leaves the next try
+            // to start at the next node, not at the silent one again.
+            self.next.store(node + 1, Ordering::Relaxed);
             match self.connect(node).await {
                 Ok(connection) => {
                     self.next.store(node, Ordering::Relaxed);
@@ -74,7 +78,6 @@ impl managed::Manager for NodeManager {
                     if count > 1 {
                         tracing::warn!(node = node + 1, %error, "RabbitMQ node unreachable; trying the next");
                     }
-                    self.next.store(node + 1, Ordering::Relaxed);
                     last_error = Some(error);
                 }
             }

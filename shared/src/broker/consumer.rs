@@ -159,7 +159,14 @@ where
             }
         }
     };
-    // Finish and settle whatever is in hand before letting the channel go.
-    while in_flight.join_next().await.is_some() {}
+    match result {
+        // Finish and settle whatever is in hand before letting the channel go.
+        Ok(()) => while in_flight.join_next().await.is_some() {},
+        // The channel is gone: what is in hand can no longer be settled on
+        // it (the broker delivers it again, and handlers are idempotent).
+        // It finishes on its own while the consumer comes back at once: a
+        // handler retrying in place must not hold the queue up.
+        Err(_) => in_flight.detach_all(),
+    }
     result
 }

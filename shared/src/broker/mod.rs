@@ -65,15 +65,22 @@ impl Broker {
         topology: Topology,
         channels: usize,
     ) -> Result<Self, BrokerError> {
-        let timeouts = Timeouts {
+        // Long enough to try every node of a cluster in turn, with a margin.
+        let connect_all = connect::CONNECT_TIMEOUT * target.nodes.len() as u32 + POOL_TIMEOUT;
+        let connection_timeouts = Timeouts {
             wait: Some(POOL_TIMEOUT),
-            // Long enough to try every node of a cluster in turn.
-            create: Some(POOL_TIMEOUT.max(connect::CONNECT_TIMEOUT * target.nodes.len() as u32)),
+            create: Some(connect_all),
             recycle: Some(POOL_TIMEOUT),
+        };
+        // A channel waits for a connection (which may be made anew), then
+        // declares the topology and opens.
+        let timeouts = Timeouts {
+            create: Some(POOL_TIMEOUT + connect_all + publisher::OPEN_TIMEOUT),
+            ..connection_timeouts
         };
         let connections = Pool::builder(NodeManager::new(target.clone()))
             .max_size(2)
-            .timeouts(timeouts)
+            .timeouts(connection_timeouts)
             .runtime(deadpool::Runtime::Tokio1)
             .build()
             .map_err(pool_error)?;

@@ -5,7 +5,14 @@
 //! itself; raw bytes (a dead letter being replayed) with their own
 //! properties.
 
-use std::{future::Future, time::Duration};
+use std::{
+    future::Future,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use deadpool::managed::{self, Metrics, Object, RecycleError, RecycleResult};
 use lapin::{
@@ -18,6 +25,8 @@ use super::{
 };
 
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long declaring the topology and opening a channel may take.
+pub(super) const OPEN_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Makes channels in confirm mode on pooled connections, declaring the
 /// topology on each so a broker that lost it (or a new one) gets it back.
@@ -35,22 +44,43 @@ impl ChannelManager {
     }
 }
 
+/// A pooled channel, and whether it is retired: no longer handed out,
+/// though publishes already on it still get their confirms.
+pub struct PooledChannel {
+    channel: Channel,
+    retired: Arc<AtomicBool>,
+}
+
 impl managed::Manager for ChannelManager {
-    type Type = Channel;
+    type Type = PooledChannel;
     type Error = BrokerError;
 
-    async fn create(&self) -> Result<Channel, BrokerError> {
+    async fn create(&self) -> Result<PooledChannel, BrokerError> {
         let conn = self.connections.get().await.map_err(pool_error)?;
-        self.topology.declare(&conn).await?;
-        let channel = conn.create_channel().await?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
-        Ok(channel)
+        // A connection whose node died a moment ago may not know it yet, and
+        // lapin can leave what was asked of it unanswered (seen with kill -9
+        // of a cluster node: a publish waited 24 s for its channel).
+        let opening = async {
+            self.topology.declare(&conn).await?;
+            let channel = conn.create_channel().await?;
+            channel
+                .confirm_select(ConfirmSelectOptions::default())
+                .await?;
+            Ok::<_, BrokerError>(channel)
+        };
+        let channel = tokio::time::timeout(OPEN_TIMEOUT, opening)
+            .await
+            .map_err(|_| BrokerError::Pool("opening a channel timed out".into()))??;
+        Ok(PooledChannel {
+            channel,
+            retired: Arc::default(),
+        })
     }
 
-    async fn recycle(&self, channel: &mut Channel, _: &Metrics) -> RecycleResult<BrokerError> {
-        if channel.status().connected() {
+    async fn recycle(&self, pooled: &mut PooledChannel, _: &Metrics) -> RecycleResult<BrokerError> {
+        if pooled.retired.load(Ordering::Relaxed) {
+            Err(RecycleError::message("channel retired after a nack"))
+        } else if pooled.channel.status().connected() {
             Ok(())
         } else {
             Err(RecycleError::message("channel is closed"))
@@ -96,7 +126,8 @@ impl Broker {
         // The channel goes back to the pool as soon as the message is
         // written: its confirm is awaited without it, so a few channels
         // carry many publishes in flight (the broker confirms in batches).
-        let handle = Channel::clone(&channel);
+        let handle = Channel::clone(&channel.channel);
+        let retired = Arc::clone(&channel.retired);
         let sent = in_time(handle.basic_publish(
             exchange.into(),
             routing_key.into(),
@@ -116,18 +147,27 @@ impl Broker {
             Ok(Confirmation::Ack(Some(_))) => Err(BrokerError::Unroutable),
             Ok(Confirmation::Nack(_)) => Err(BrokerError::Nacked),
         };
-        if matches!(
-            outcome,
-            Err(BrokerError::Amqp(_) | BrokerError::Timeout | BrokerError::Nacked)
-        ) {
+        match &outcome {
             // A channel that failed a publish may be half broken: close it,
             // so the pool's recycle check drops it instead of reusing it.
-            // That includes a nack: on RabbitMQ 3.10, a channel that
+            Err(BrokerError::Amqp(_) | BrokerError::Timeout) => {
+                let _ = handle.close(200, "publish failed".into()).await;
+            }
+            // A nacked channel is retired: on RabbitMQ 3.10, a channel that
             // published to a quorum queue while its leader was being
-            // re-elected (a node lost) nacks every later publish to it, and
-            // a fresh channel is acked (seen with kill -9 of the leader's
-            // node). A returned message leaves it sound.
-            let _ = handle.close(200, "publish failed".into()).await;
+            // re-elected (a node lost) nacks every later publish, where a
+            // fresh one is acked (seen with kill -9 of the leader's node).
+            // A nack is also a full queue's answer (reject-publish), on a
+            // channel other publishes share: it is closed only once their
+            // confirms are in, so none of them fails for it.
+            Err(BrokerError::Nacked) => {
+                retired.store(true, Ordering::Relaxed);
+                tokio::spawn(async move {
+                    let _ = in_time(handle.wait_for_confirms()).await;
+                    let _ = handle.close(200, "nacked".into()).await;
+                });
+            }
+            _ => {}
         }
         outcome
     }

@@ -11,7 +11,7 @@
 //! | `dead-letter` (direct) | `<queue>` | `<queue>.dlq` |
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashSet},
     sync::{Arc, Mutex},
 };
 
@@ -129,10 +129,11 @@ pub struct Topology {
     /// Members of each new queue's Raft group (`x-quorum-initial-group-size`):
     /// three tolerate one node lost. A smaller cluster gets every node.
     pub quorum_group_size: i64,
-    /// Arguments that queues declared by an earlier release turned out to
-    /// lack, by queue: left out of later declarations (and warned about
-    /// once), so that each new channel does not meet the same refusal.
-    predating: Arc<Mutex<HashMap<String, Vec<&'static str>>>>,
+    /// Queues declared by an earlier release without a group size: it is
+    /// left out of their later declarations (a queue made again without
+    /// one still gets every node up to the broker's default of three), so
+    /// that each new channel does not meet the same refusal.
+    predating: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Default for Topology {
@@ -253,44 +254,50 @@ impl Topology {
         };
         let mut later = vec![GROUP_SIZE_ARG];
         if name.ends_with(".dlq") {
+            // Never left out for good: a dead-letter queue made again
+            // (a broker reset) must get its limit.
             later.push(DELIVERY_LIMIT_ARG);
         }
-        let known = self.predated(name);
-        later.retain(|arg| !known.contains(arg));
-        let mut args = without(&args, &known);
+        let mut args = args;
+        if self.predates_group_size(name) {
+            later.retain(|arg| *arg != GROUP_SIZE_ARG);
+            args = without(&args, GROUP_SIZE_ARG);
+        }
         loop {
             let error = match ch.queue_declare(name.into(), options, args.clone()).await {
                 Ok(_) => return Ok(()),
                 Err(error) => error,
             };
+            // Only the refusal of an argument the queue does not have at
+            // all; a different value (a changed limit) still fails.
             let text = error.to_string();
-            let Some(index) = later
-                .iter()
-                .position(|arg| text.contains(&format!("'{arg}'")))
-            else {
+            let missing = |arg: &&str| {
+                text.contains(&format!("inequivalent arg '{arg}'"))
+                    && text.contains("current is none")
+            };
+            let Some(index) = later.iter().position(missing) else {
                 return Err(error);
             };
             let arg = later.remove(index);
+            if arg == GROUP_SIZE_ARG {
+                if let Ok(mut predating) = self.predating.lock() {
+                    predating.insert(name.to_owned());
+                }
+            }
             tracing::warn!(
                 queue = name,
                 argument = arg,
                 "queue declared by an earlier release without this argument; kept as it is (on RabbitMQ 4.x, give dead-letter queues a delivery-limit policy)"
             );
-            if let Ok(mut predating) = self.predating.lock() {
-                predating.entry(name.to_owned()).or_default().push(arg);
-            }
             *ch = conn.create_channel().await?;
-            args = without(&args, &[arg]);
+            args = without(&args, arg);
         }
     }
 
-    /// The arguments queue `name` is known to lack.
-    fn predated(&self, name: &str) -> Vec<&'static str> {
+    fn predates_group_size(&self, name: &str) -> bool {
         self.predating
             .lock()
-            .ok()
-            .and_then(|predating| predating.get(name).cloned())
-            .unwrap_or_default()
+            .is_ok_and(|predating| predating.contains(name))
     }
 
     fn quorum(&self) -> FieldTable {
@@ -307,11 +314,11 @@ impl Topology {
     }
 }
 
-/// `args` less the arguments named in `left_out`.
-fn without(args: &FieldTable, left_out: &[&str]) -> FieldTable {
+/// `args` less `left_out`.
+fn without(args: &FieldTable, left_out: &str) -> FieldTable {
     args.inner()
         .iter()
-        .filter(|(key, _)| !left_out.contains(&key.as_str()))
+        .filter(|(key, _)| key.as_str() != left_out)
         .map(|(key, value)| (key.clone(), value.clone()))
         .collect::<BTreeMap<_, _>>()
         .into()
