@@ -179,9 +179,12 @@ async fn unknown_emails_take_as_long_as_wrong_passwords_at(cost: u32) {
         assert_eq!(status, 401);
     }
     let (unknown, wrong) = (median(unknown), median(wrong));
+    // Without the dummy verification an unknown email would answer in a few
+    // milliseconds (a ratio near 0.01); the bounds leave room for the other
+    // tests sharing the two cores (0.70 was seen under a full parallel run).
     let ratio = unknown.as_secs_f64() / wrong.as_secs_f64();
     assert!(
-        (0.7..1.45).contains(&ratio),
+        (0.5..1.5).contains(&ratio),
         "at cost {cost}: unknown email {unknown:?}, wrong password {wrong:?}"
     );
 }
