@@ -66,6 +66,7 @@ use utoipa::{
             crate::wire::responses::RateLimited,
             crate::wire::responses::Unavailable,
             crate::wire::responses::PasswordBusy,
+            crate::wire::responses::PasswordLimited,
             crate::wire::responses::Internal,
             crate::wire::responses::TimedOut,
         ),

@@ -19,7 +19,7 @@ use crate::{
     passwords::{DEACTIVATED, LOCKED_OUT},
     sessions::{self, RefreshToken, SessionRef},
     wire::{
-        responses::{Internal, JsonBodyErrors, TimedOut},
+        responses::{Internal, JsonBodyErrors, PasswordBusy, TimedOut},
         ErrorBody, Success,
     },
     AppState,
@@ -178,13 +178,7 @@ impl SessionTokens {
             )),
         (status = 408, response = TimedOut),
         (status = 500, response = Internal),
-        (status = 503, description = "A dependency is down, or too many passwords are being \
-            checked at once: retry shortly", body = ErrorBody,
-            headers(("Retry-After" = u32, description = "Seconds to wait before retrying")),
-            examples(
-                ("Unavailable" = (value = json!(ApiError::Unavailable(anyhow::anyhow!("down")).body()))),
-                ("Busy" = (value = json!(ApiError::Busy.body()))),
-            )),
+        (status = 503, response = PasswordBusy),
     )
 )]
 #[tracing::instrument(name = "login", skip_all)]

@@ -114,6 +114,23 @@ shared_responses! {
         ],
         &[RETRY_AFTER],
     );
+    /// 429 from the routes that check a password: the per-address
+    /// throttle, or the lockout after wrong passwords.
+    PasswordLimited => error_response(
+        "Too many attempts from this address, or locked out after too many wrong passwords \
+         for this account (from this address, or from everywhere): wait `Retry-After` seconds",
+        &[
+            ("Throttled", ApiError::TooManyRequests {
+                message: crate::passwords::THROTTLED,
+                retry_after: std::time::Duration::from_secs(3),
+            }),
+            ("Locked out", ApiError::TooManyRequests {
+                message: crate::passwords::LOCKED_OUT,
+                retry_after: std::time::Duration::from_secs(900),
+            }),
+        ],
+        &[RETRY_AFTER],
+    );
     /// 408: not answered within `HTTP_REQUEST_TIMEOUT`.
     TimedOut => error_response(
         "Not answered within `HTTP_REQUEST_TIMEOUT` (45 s by default; a slow body counts)",
