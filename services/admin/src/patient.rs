@@ -85,12 +85,7 @@ impl PatientCommand {
 async fn deactivate(db: &PgPool, id: Uuid) -> sqlx::Result<Option<(bool, u64)>> {
     let mut tx = db.begin().await?;
     // The row locked: a login opening a session waits, then sees it inactive.
-    let was_active: Option<bool> =
-        sqlx::query_scalar("SELECT is_active FROM patients WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let Some(was_active) = was_active else {
+    let Some(was_active) = lock_patient(&mut tx, id).await? else {
         return Ok(None);
     };
     sqlx::query("UPDATE patients SET is_active = false WHERE id = $1 AND is_active")
@@ -124,16 +119,22 @@ async fn deactivate(db: &PgPool, id: Uuid) -> sqlx::Result<Option<(bool, u64)>> 
     Ok(Some((was_active, ended)))
 }
 
+/// Locks the patient's row; whether it is active, or `None` for an unknown id.
+async fn lock_patient(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    id: Uuid,
+) -> sqlx::Result<Option<bool>> {
+    sqlx::query_scalar("SELECT is_active FROM patients WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
+}
+
 /// Makes the patient active again. `None` for an unknown id; otherwise
 /// whether it was inactive (and so changed).
 async fn reactivate(db: &PgPool, id: Uuid) -> sqlx::Result<Option<bool>> {
     let mut tx = db.begin().await?;
-    let was_active: Option<bool> =
-        sqlx::query_scalar("SELECT is_active FROM patients WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let Some(was_active) = was_active else {
+    let Some(was_active) = lock_patient(&mut tx, id).await? else {
         return Ok(None);
     };
     sqlx::query("UPDATE patients SET is_active = true WHERE id = $1 AND NOT is_active")
